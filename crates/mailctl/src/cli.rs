@@ -1,0 +1,190 @@
+//! Command-line syntax of mailctl (clap). Every subcommand's handler lives in its own module.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand};
+
+/// The administrator's tool for mailstack.
+#[derive(Parser)]
+#[command(version, about)]
+pub(crate) struct Args {
+    /// The stack's config file [default: /etc/mailstack/mailstack.toml, or ./var/mailstack.toml
+    /// when only that exists].
+    #[arg(long, global = true, env = "MAILSTACK_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
+    /// Log format on stderr (for `up`).
+    #[arg(long, global = true, default_value = "text")]
+    pub(crate) log_format: mailstack_telemetry::LogFormat,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Where `mailctl up` keeps its config (relative to the working directory).
+pub(crate) const DEV_CONFIG: &str = "var/mailstack.toml";
+
+impl Args {
+    pub(crate) fn config_path(&self) -> PathBuf {
+        if let Some(p) = &self.config {
+            return p.clone();
+        }
+        let default = Path::new(mailstack_config::DEFAULT_PATH);
+        if !default.exists() && Path::new(DEV_CONFIG).exists() {
+            return PathBuf::from(DEV_CONFIG);
+        }
+        default.to_path_buf()
+    }
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Run every service here with the embedded defaults (data, users and certificate in ./var).
+    Up(UpArgs),
+    /// Check the config file, or print the reference of every key.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+    /// Users of the static directory.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+    /// Aliases of the static directory (an address forwarding to one or more targets).
+    Alias {
+        #[command(subcommand)]
+        action: AliasAction,
+    },
+    /// Groups (distribution lists) of the static directory.
+    Group {
+        #[command(subcommand)]
+        action: GroupAction,
+    },
+    /// Check logins against the configured directory (like `doveadm auth test`).
+    Auth {
+        #[command(subcommand)]
+        action: AuthAction,
+    },
+    /// Inspect a user's mailboxes in the store (like `doveadm mailbox status` / `fetch`).
+    Mailbox {
+        #[command(subcommand)]
+        action: MailboxAction,
+    },
+}
+
+#[derive(clap::Args)]
+pub(crate) struct UpArgs {
+    /// Directory for config, users, mail and certificate.
+    #[arg(long, default_value = "var")]
+    pub(crate) dir: PathBuf,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ConfigAction {
+    /// Load and validate the config; print every problem with file:line and key.
+    Check,
+    /// Print every key with its default, as a commented TOML file.
+    Defaults,
+    /// Print the Markdown reference (docs/config.md).
+    Reference,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct PasswordInput {
+    /// Read the password from the first line of standard input instead of prompting.
+    #[arg(long)]
+    pub(crate) password_stdin: bool,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum UserAction {
+    /// Add a user (the domain is added when new).
+    Add {
+        /// Full address, e.g. alice@example.com.
+        address: String,
+        /// Storage quota: bytes or with K/M/G/T suffix. Unlimited when absent.
+        #[arg(long)]
+        quota: Option<String>,
+        #[command(flatten)]
+        password: PasswordInput,
+    },
+    /// Remove a user (their mail stays in the store).
+    Del {
+        /// Full address.
+        address: String,
+    },
+    /// Set a user's password.
+    Passwd {
+        /// Full address.
+        address: String,
+        #[command(flatten)]
+        password: PasswordInput,
+    },
+    /// List users with quota and aliases.
+    List,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum AliasAction {
+    /// Add an alias forwarding to one or more targets.
+    Add {
+        /// The alias address.
+        address: String,
+        /// Target addresses (local or remote).
+        #[arg(required = true)]
+        targets: Vec<String>,
+    },
+    /// Remove an alias.
+    Del {
+        /// The alias address.
+        address: String,
+    },
+    /// List aliases.
+    List,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum GroupAction {
+    /// Add a group with its members.
+    Add {
+        /// The group address.
+        address: String,
+        /// Member addresses.
+        #[arg(required = true)]
+        members: Vec<String>,
+    },
+    /// Remove a group.
+    Del {
+        /// The group address.
+        address: String,
+    },
+    /// List groups.
+    List,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum AuthAction {
+    /// Check a login and password; exit 0 if accepted, 1 if rejected, 2 if the directory failed.
+    Test {
+        /// Login (full address).
+        login: String,
+        #[command(flatten)]
+        password: PasswordInput,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum MailboxAction {
+    /// Folders of a user with messages, UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ.
+    Status {
+        /// The user's address.
+        address: String,
+    },
+    /// Messages of one folder: UID, flags, size and file (syncs the index with the Maildir).
+    Messages {
+        /// The user's address.
+        address: String,
+        /// Folder name.
+        #[arg(long, default_value = "INBOX")]
+        folder: String,
+    },
+}

@@ -1,0 +1,58 @@
+//! NAME
+//!     mailctl — the administrator's tool for mailstack.
+//!
+//! SYNOPSIS
+//!     mailctl [--config PATH] <command> ...
+//!     mailctl up                      run the whole stack here with the embedded defaults
+//!     mailctl config check|defaults|reference
+//!     mailctl user add|del|passwd|list      mailctl alias add|del|list      mailctl group add|del|list
+//!     mailctl auth test LOGIN         mailctl mailbox status|messages ADDRESS
+//!
+//! DESCRIPTION
+//!     Edits the static users file safely (lock, validate, atomic rename), checks the config,
+//!     inspects mailboxes, and runs every service in one process for a first try (`up`).
+//!     Passwords are read from a prompt or `--password-stdin`, never from the command line.
+//!
+//! LISTENS ON
+//!     nothing, except under `mailctl up`: the dev ports (LMTP 2424, admin 9024).
+//!
+//! TALKS TO
+//!     the config file, the users file (`[directory] users_file`), the store (`[store] root`).
+//!
+//! SECURITY
+//!     Run as the user owning the users file and the store. Writes the users file with mode 0600.
+//!
+//! CONFIGURATION
+//!     `--config` (default /etc/mailstack/mailstack.toml; when that does not exist and
+//!     ./var/mailstack.toml does, that one: the `mailctl up` layout).
+//!
+//! SEE ALSO
+//!     lmtp-mda(8), docs/admin.md, docs/config.md
+mod cli;
+mod config_cmd;
+mod mailbox_cmd;
+mod up;
+mod users_cmd;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let args = cli::Args::parse();
+    let config = args.config_path();
+    let result = match args.command {
+        cli::Command::Up(up) => up::run(&config, up, args.log_format),
+        cli::Command::Config { action } => config_cmd::run(&config, action),
+        cli::Command::User { action } => users_cmd::user(&config, action),
+        cli::Command::Alias { action } => users_cmd::alias(&config, action),
+        cli::Command::Group { action } => users_cmd::group(&config, action),
+        cli::Command::Auth { action } => users_cmd::auth(&config, action),
+        cli::Command::Mailbox { action } => mailbox_cmd::run(&config, action),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("mailctl: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! `mailctl up`: every service of the stack in this one process, with the embedded defaults:
+//! config, users file, store and a self-signed certificate under `./var`, dev ports. For a first
+//! try and for development; production runs each binary on its own (or in its container).
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use mailstack_config::Config;
+
+use crate::cli::UpArgs;
+
+/// The embedded defaults (config/mailstack-dev.toml) with paths under `dir`.
+fn dev_config(dir: &Path) -> String {
+    include_str!("../../../config/mailstack-dev.toml").replace("@DIR@", &dir.display().to_string())
+}
+
+pub(crate) fn run(
+    config_path: &Path,
+    args: UpArgs,
+    log_format: mailstack_telemetry::LogFormat,
+) -> anyhow::Result<ExitCode> {
+    mailstack_telemetry::init_logging(log_format);
+    let dir = std::path::absolute(&args.dir).context("cannot resolve the data directory")?;
+    std::fs::create_dir_all(dir.join("run"))
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    // `--config` given explicitly wins; otherwise use (and on first start write) var/mailstack.toml.
+    let path = if config_path.exists() && config_path != Path::new(mailstack_config::DEFAULT_PATH) {
+        config_path.to_path_buf()
+    } else {
+        let p = dir.join("mailstack.toml");
+        if !p.exists() {
+            std::fs::write(&p, dev_config(&dir))
+                .with_context(|| format!("cannot write {}", p.display()))?;
+            eprintln!("wrote {}", p.display());
+        }
+        p
+    };
+    let config = crate::config_cmd::load(&path)?;
+    prepare(&config)?;
+    print_banner(&config, &path);
+
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let shutdown = mailstack_net::shutdown_on_signals();
+        mailstack_smtp::service::run_lmtp(&config, shutdown)
+            .await
+            .context("lmtp-mda")
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// First start: the users file (empty, with its header) and the self-signed certificate.
+fn prepare(config: &Config) -> anyhow::Result<()> {
+    let users = Path::new(&config.directory.users_file);
+    if !users.exists() {
+        mailstack_directory::static_file::edit_users_file(users, |_| Ok(()))?;
+    }
+    if config.tls.generate_self_signed {
+        let names = vec![config.hostname(), "localhost".to_string()];
+        if mailstack_net::ensure_self_signed(
+            &names,
+            Path::new(&config.tls.cert_file),
+            Path::new(&config.tls.key_file),
+        )? {
+            eprintln!(
+                "generated a self-signed certificate: {}",
+                config.tls.cert_file
+            );
+        }
+    }
+    Ok(())
+}
+
+fn print_banner(config: &Config, path: &Path) {
+    println!("mailstack is starting (config {})", path.display());
+    println!(
+        "  lmtp-mda   LMTP on {}   admin http://{}/readyz",
+        config.lmtp_mda.listen.join(", "),
+        config.lmtp_mda.admin_listen
+    );
+    println!("  mail store {}", config.store.root);
+    println!("  users      {}", config.directory.users_file);
+    println!();
+    println!("Add a user:   mailctl user add alice@example.com");
+    println!("Deliver:      swaks --protocol LMTP --server 127.0.0.1:2424 --to alice@example.com");
+    println!("Stop:         Ctrl-C");
+}

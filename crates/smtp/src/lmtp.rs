@@ -1,0 +1,215 @@
+//! Local delivery for LMTP: each recipient is resolved in the directory (aliases, groups,
+//! subaddresses, catch-all) at RCPT time, and the message is written into each final user's
+//! INBOX at the end of DATA, with one reply per recipient (RFC 2033 §4.2).
+//!
+//! Remote targets of an alias are not forwarded here: lmtp-mda only writes to the store.
+//! smtp-mta expands aliases with remote targets before it hands mail to LMTP; when lmtp-mda
+//! still meets one (mail injected straight into LMTP), the remote part is logged and skipped,
+//! and a recipient with no local target at all is refused with `550 5.1.1`.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use mailstack_directory::{Directory, ExpandLimits, Expansion, User, expand};
+use mailstack_store::{Quota, Store, StoreError};
+use mailstack_telemetry::{CounterFamily, Metrics};
+
+use crate::headers::lmtp_trace_headers;
+use crate::reply::Reply;
+use crate::session::{Envelope, MailHandler};
+use crate::spool::Spool;
+
+/// The LMTP [`MailHandler`]: directory lookups and store writes.
+pub struct LocalDelivery {
+    directory: Arc<dyn Directory>,
+    store: Store,
+    hostname: String,
+    limits: ExpandLimits,
+    default_quota_bytes: u64,
+    default_folders: Vec<String>,
+    /// Users whose default folders exist already (created once per process).
+    prepared: Mutex<HashSet<String>>,
+    /// `mailstack_lmtp_deliveries_total{result=delivered|deferred|rejected}`.
+    results: CounterFamily,
+}
+
+impl LocalDelivery {
+    /// A handler delivering into `store` for users of `directory`.
+    pub fn new(
+        directory: Arc<dyn Directory>,
+        store: Store,
+        hostname: String,
+        limits: ExpandLimits,
+        default_quota_bytes: u64,
+        default_folders: Vec<String>,
+        metrics: &Metrics,
+    ) -> Self {
+        LocalDelivery {
+            directory,
+            store,
+            hostname,
+            limits,
+            default_quota_bytes,
+            default_folders,
+            prepared: Mutex::new(HashSet::new()),
+            results: metrics.counter_family(
+                "mailstack_lmtp_deliveries",
+                "LMTP recipients by result: delivered, deferred (4xx) or rejected (5xx)",
+            ),
+        }
+    }
+
+    fn count(&self, result: &str) {
+        self.results
+            .get_or_create(&vec![("result".to_string(), result.to_string())])
+            .inc();
+    }
+
+    fn quota_of(&self, user: &User) -> Quota {
+        let default = (self.default_quota_bytes > 0).then_some(self.default_quota_bytes);
+        Quota {
+            bytes: user.quota_bytes.or(default),
+            messages: user.quota_messages,
+        }
+    }
+
+    /// Refuse at RCPT time when the mailbox is already full (Dovecot's `lmtp_rcpt_check_quota`).
+    async fn precheck_quota(&self, user: &User) -> Result<(), StoreError> {
+        let quota = self.quota_of(user);
+        if quota.bytes.is_none() && quota.messages.is_none() {
+            return Ok(());
+        }
+        let mailbox = self.store.user(user.domain(), user.local_part())?;
+        let (bytes, messages) = mailbox.quota_usage().await?;
+        let full = quota.bytes.is_some_and(|q| bytes >= q)
+            || quota.messages.is_some_and(|q| messages >= q);
+        if full {
+            return Err(StoreError::QuotaExceeded {
+                used_bytes: bytes,
+                used_messages: messages,
+                needed_bytes: 0,
+                limit_bytes: quota.bytes,
+                limit_messages: quota.messages,
+            });
+        }
+        Ok(())
+    }
+
+    async fn deliver_one(
+        &self,
+        env: &Envelope,
+        user: &User,
+        message: &Spool,
+    ) -> Result<(), StoreError> {
+        let mailbox = self.store.user(user.domain(), user.local_part())?;
+        let first_time = !self
+            .prepared
+            .lock()
+            .map(|p| p.contains(&user.address))
+            .unwrap_or(false);
+        if first_time {
+            let names: Vec<&str> = self.default_folders.iter().map(String::as_str).collect();
+            mailbox.ensure_exists().await?;
+            mailbox.create_default_folders(&names).await?;
+            if let Ok(mut p) = self.prepared.lock() {
+                p.insert(user.address.clone());
+            }
+        }
+        let prefix = lmtp_trace_headers(
+            &env.sender,
+            &user.address,
+            &env.helo,
+            &env.peer,
+            &self.hostname,
+            &env.id,
+            SystemTime::now(),
+        );
+        let done = mailbox
+            .deliver(
+                "INBOX",
+                prefix.as_bytes(),
+                message.source(),
+                &[],
+                &self.quota_of(user),
+            )
+            .await?;
+        tracing::info!(id = %env.id, to = %user.address, uid = ?done.uid, size = done.size, "delivered");
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl MailHandler for LocalDelivery {
+    type Recipient = Expansion;
+
+    async fn check_recipient(&self, env: &Envelope, address: &str) -> Result<Expansion, Reply> {
+        let expansion = match expand(self.directory.as_ref(), address, &self.limits).await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(id = %env.id, rcpt = %address, error = %e, "directory lookup failed");
+                return Err(Reply::from_directory(&e, address));
+            }
+        };
+        for remote in &expansion.remote {
+            tracing::warn!(id = %env.id, rcpt = %address, target = %remote, "remote alias target skipped by lmtp-mda");
+        }
+        if expansion.users.is_empty() {
+            tracing::info!(id = %env.id, rcpt = %address, "unknown recipient");
+            return Err(Reply::unknown_user(address));
+        }
+        // One full mailbox refuses a personal address; a list still goes to its other members.
+        if expansion.users.len() == 1 {
+            if let Err(e) = self.precheck_quota(&expansion.users[0].0).await {
+                tracing::info!(id = %env.id, rcpt = %address, error = %e, "refused at RCPT");
+                return Err(Reply::from_store(&e, address));
+            }
+        }
+        Ok(expansion)
+    }
+
+    async fn deliver(
+        &self,
+        env: &Envelope,
+        recipients: &[(String, Expansion)],
+        message: &Spool,
+    ) -> Vec<Reply> {
+        let mut replies = Vec::with_capacity(recipients.len());
+        for (address, expansion) in recipients {
+            // Every final user of this recipient must have the message; the worst failure
+            // decides the reply (temporary wins over permanent: the sender retries).
+            let mut worst: Option<Reply> = None;
+            for (user, _via) in &expansion.users {
+                if let Err(e) = self.deliver_one(env, user, message).await {
+                    tracing::warn!(id = %env.id, rcpt = %address, to = %user.address, error = %e, "delivery failed");
+                    let r = Reply::from_store(&e, address);
+                    let replace = match &worst {
+                        None => true,
+                        Some(w) => r.is_temporary() && !w.is_temporary(),
+                    };
+                    if replace {
+                        worst = Some(r);
+                    }
+                }
+            }
+            let reply = match worst {
+                None => Reply::delivered(address, &env.id),
+                Some(r) if expansion.users.len() > 1 && !r.is_temporary() => {
+                    // A list whose members partly failed permanently: the others have it.
+                    Reply::delivered(address, &env.id)
+                }
+                Some(r) => r,
+            };
+            self.count(if reply.is_positive() {
+                "delivered"
+            } else if reply.is_temporary() {
+                "deferred"
+            } else {
+                "rejected"
+            });
+            replies.push(reply);
+        }
+        replies
+    }
+}

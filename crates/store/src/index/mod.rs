@@ -1,0 +1,335 @@
+//! The per-folder SQLite index, `mailstack-index.sqlite` beside `cur/ new/
+//! tmp/` (Dovecot ignores it).
+//!
+//! It caches what the Maildir says (UIDs, flags, sizes, dates) and adds what
+//! a Maildir cannot hold: UIDVALIDITY, UIDNEXT, MODSEQ per message and
+//! expunge tombstones for CONDSTORE/QRESYNC. It is a cache: when it is
+//! missing, unreadable, corrupt (`PRAGMA quick_check` fails) or of another
+//! schema version it is moved aside and rebuilt from the Maildir, taking
+//! UIDs from `dovecot-uidlist` when there is one.
+//!
+//! Several processes share one index (lmtp-mda, imap-server, mailctl): WAL
+//! journal, a busy timeout, and every write inside `BEGIN IMMEDIATE`, so
+//! two processes never hand out the same UID.
+
+mod ops;
+mod rebuild;
+mod sync;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{ConnectOptions, Connection, Row, Sqlite, Transaction};
+
+use crate::error::StoreError;
+use crate::maildir::save::Subdir;
+
+pub(crate) use ops::{NewMessage, ensure_keywords};
+
+/// File name of the index inside a folder directory.
+pub(crate) const INDEX_FILE: &str = "mailstack-index.sqlite";
+
+/// Bump when the schema changes: an index of another version is rebuilt.
+const SCHEMA_VERSION: i64 = 1;
+
+/// How long a writer waits for another process's transaction.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+
+const SCHEMA: &str = "
+CREATE TABLE meta (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    uidvalidity INTEGER NOT NULL,
+    uidnext INTEGER NOT NULL,
+    highestmodseq INTEGER NOT NULL,
+    guid TEXT NOT NULL,
+    new_mtime INTEGER NOT NULL DEFAULT 0,
+    cur_mtime INTEGER NOT NULL DEFAULT 0,
+    uidlist_stale INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE messages (
+    uid INTEGER PRIMARY KEY,
+    basename TEXT NOT NULL,
+    filename TEXT NOT NULL,
+    folder TEXT NOT NULL CHECK (folder IN ('new', 'cur')),
+    flags TEXT NOT NULL,
+    keywords TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    vsize INTEGER NOT NULL,
+    internal_date INTEGER NOT NULL,
+    save_date INTEGER NOT NULL,
+    modseq INTEGER NOT NULL,
+    expunged INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX messages_live_basename ON messages (basename) WHERE expunged = 0;
+CREATE INDEX messages_modseq ON messages (modseq);
+";
+
+/// The mailbox-wide values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Meta {
+    pub(crate) uidvalidity: u32,
+    pub(crate) uidnext: u32,
+    pub(crate) highest_modseq: u64,
+    pub(crate) guid: String,
+    pub(crate) new_mtime: i64,
+    pub(crate) cur_mtime: i64,
+    pub(crate) uidlist_stale: i64,
+}
+
+/// One row of `messages`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MsgRow {
+    pub(crate) uid: u32,
+    pub(crate) basename: String,
+    pub(crate) filename: String,
+    pub(crate) subdir: Subdir,
+    /// System flag letters (`DFRST` subset, sorted).
+    pub(crate) flags: String,
+    /// Keywords, sorted.
+    pub(crate) keywords: Vec<String>,
+    pub(crate) size: u64,
+    pub(crate) vsize: u64,
+    pub(crate) internal_date: i64,
+    pub(crate) save_date: i64,
+    pub(crate) modseq: u64,
+    pub(crate) expunged: bool,
+}
+
+/// An open index of one folder.
+#[derive(Debug)]
+pub(crate) struct Index {
+    conn: SqliteConnection,
+    /// The folder directory.
+    dir: PathBuf,
+    /// The index file.
+    path: PathBuf,
+    fsync: bool,
+}
+
+/// Why an open attempt failed.
+enum OpenError {
+    /// The file must be moved aside and rebuilt.
+    Corrupt(String),
+    /// Anything else (reported to the caller).
+    Other(StoreError),
+}
+
+fn is_corruption(e: &sqlx::Error) -> bool {
+    let Some(db) = e.as_database_error() else {
+        return false;
+    };
+    let code = db
+        .code()
+        .and_then(|c| c.parse::<i32>().ok())
+        .unwrap_or(0);
+    // SQLITE_CORRUPT (11) and SQLITE_NOTADB (26), with extended codes.
+    matches!(code & 0xff, 11 | 26)
+}
+
+pub(crate) fn keywords_to_text(k: &[String]) -> String {
+    k.join(" ")
+}
+
+fn text_to_keywords(s: &str) -> Vec<String> {
+    s.split_ascii_whitespace().map(str::to_string).collect()
+}
+
+impl Index {
+    /// Open (creating or rebuilding as needed) the index of the folder at
+    /// `dir`, which must be an existing Maildir.
+    pub(crate) async fn open(dir: &Path, fsync: bool) -> Result<Index, StoreError> {
+        let path = dir.join(INDEX_FILE);
+        let mut last = String::new();
+        for _ in 0..3 {
+            match Index::try_open(dir, &path, fsync).await {
+                Ok(idx) => return Ok(idx),
+                Err(OpenError::Other(e)) => return Err(e),
+                Err(OpenError::Corrupt(reason)) => {
+                    tracing::warn!(index = %path.display(), %reason, "index unusable, rebuilding");
+                    rebuild::move_aside(dir, &path).await?;
+                    last = reason;
+                }
+            }
+        }
+        Err(StoreError::Internal(format!(
+            "index {} still unusable after rebuild: {last}",
+            path.display()
+        )))
+    }
+
+    async fn try_open(dir: &Path, path: &Path, fsync: bool) -> Result<Index, OpenError> {
+        let classify = |e: sqlx::Error| {
+            if is_corruption(&e) {
+                OpenError::Corrupt(e.to_string())
+            } else {
+                OpenError::Other(StoreError::index(path, e))
+            }
+        };
+        let opts = SqliteConnectOptions::from_str("sqlite://")
+            .map_err(classify)?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(if fsync {
+                SqliteSynchronous::Normal
+            } else {
+                SqliteSynchronous::Off
+            })
+            .busy_timeout(BUSY_TIMEOUT)
+            .disable_statement_logging();
+        let mut conn = opts.connect().await.map_err(classify)?;
+        let check: String = sqlx::query_scalar("PRAGMA quick_check")
+            .fetch_one(&mut conn)
+            .await
+            .map_err(classify)?;
+        if check != "ok" {
+            return Err(OpenError::Corrupt(format!("quick_check: {check}")));
+        }
+        let mut idx = Index {
+            conn,
+            dir: dir.to_path_buf(),
+            path: path.to_path_buf(),
+            fsync,
+        };
+        let version = idx.user_version().await.map_err(classify)?;
+        if version == SCHEMA_VERSION {
+            return Ok(idx);
+        }
+        if version != 0 {
+            return Err(OpenError::Corrupt(format!(
+                "schema version {version}, expected {SCHEMA_VERSION}"
+            )));
+        }
+        match rebuild::initialize(&mut idx).await {
+            Ok(()) => Ok(idx),
+            Err(StoreError::Index { source, .. }) if is_corruption(&source) => {
+                Err(OpenError::Corrupt(source.to_string()))
+            }
+            Err(e) => Err(OpenError::Other(e)),
+        }
+    }
+
+    async fn user_version(&mut self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(&mut self.conn)
+            .await
+    }
+
+    /// The folder directory.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Begin a write transaction (serialized across processes).
+    pub(crate) async fn begin(&mut self) -> Result<Transaction<'_, Sqlite>, StoreError> {
+        let path = self.path.clone();
+        self.conn
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| StoreError::index(path, e))
+    }
+
+    /// Read the meta row.
+    pub(crate) async fn meta(&mut self) -> Result<Meta, StoreError> {
+        let path = self.path.clone();
+        read_meta(&mut self.conn)
+            .await
+            .map_err(|e| StoreError::index(path, e))
+    }
+
+    /// Rows changed (including expunged tombstones) after `modseq`.
+    pub(crate) async fn changed_since(&mut self, modseq: u64) -> Result<Vec<MsgRow>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM messages WHERE modseq > ? ORDER BY uid")
+            .bind(modseq as i64)
+            .fetch_all(&mut self.conn)
+            .await
+            .map_err(|e| StoreError::index(&self.path, e))?;
+        Ok(rows.iter().map(msg_row).collect())
+    }
+
+    /// Close the connection (checkpointing as SQLite sees fit).
+    pub(crate) async fn close(self) {
+        let _ = self.conn.close().await;
+    }
+}
+
+pub(crate) async fn read_meta(conn: &mut SqliteConnection) -> Result<Meta, sqlx::Error> {
+    let r = sqlx::query("SELECT * FROM meta WHERE id = 1")
+        .fetch_one(conn)
+        .await?;
+    Ok(Meta {
+        uidvalidity: r.get::<i64, _>("uidvalidity") as u32,
+        uidnext: r.get::<i64, _>("uidnext") as u32,
+        highest_modseq: r.get::<i64, _>("highestmodseq") as u64,
+        guid: r.get("guid"),
+        new_mtime: r.get("new_mtime"),
+        cur_mtime: r.get("cur_mtime"),
+        uidlist_stale: r.get("uidlist_stale"),
+    })
+}
+
+pub(crate) fn msg_row(r: &SqliteRow) -> MsgRow {
+    MsgRow {
+        uid: r.get::<i64, _>("uid") as u32,
+        basename: r.get("basename"),
+        filename: r.get("filename"),
+        subdir: Subdir::parse(r.get::<&str, _>("folder")),
+        flags: r.get("flags"),
+        keywords: text_to_keywords(r.get::<&str, _>("keywords")),
+        size: r.get::<i64, _>("size") as u64,
+        vsize: r.get::<i64, _>("vsize") as u64,
+        internal_date: r.get("internal_date"),
+        save_date: r.get("save_date"),
+        modseq: r.get::<i64, _>("modseq") as u64,
+        expunged: r.get::<i64, _>("expunged") != 0,
+    }
+}
+
+/// Insert one message row.
+pub(crate) async fn insert_row(
+    conn: &mut SqliteConnection,
+    row: &MsgRow,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO messages (uid, basename, filename, folder, flags, keywords, size, vsize, \
+         internal_date, save_date, modseq, expunged) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(i64::from(row.uid))
+    .bind(&row.basename)
+    .bind(&row.filename)
+    .bind(row.subdir.as_str())
+    .bind(&row.flags)
+    .bind(keywords_to_text(&row.keywords))
+    .bind(row.size as i64)
+    .bind(row.vsize as i64)
+    .bind(row.internal_date)
+    .bind(row.save_date)
+    .bind(row.modseq as i64)
+    .bind(i64::from(row.expunged))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// All live rows (not expunged), by UID.
+pub(crate) async fn live_rows(conn: &mut SqliteConnection) -> Result<Vec<MsgRow>, sqlx::Error> {
+    let rows = sqlx::query("SELECT * FROM messages WHERE expunged = 0 ORDER BY uid")
+        .fetch_all(conn)
+        .await?;
+    Ok(rows.iter().map(msg_row).collect())
+}
+
+/// Seconds since the epoch, now.
+pub(crate) fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

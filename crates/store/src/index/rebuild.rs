@@ -1,0 +1,245 @@
+//! Creating an index from the Maildir alone, and moving a broken one aside.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, Hasher};
+use std::path::Path;
+
+use sqlx::Connection;
+
+use super::{INDEX_FILE, Index, MsgRow, SCHEMA, SCHEMA_VERSION, insert_row, now_secs};
+use crate::error::{IoContext, StoreError, blocking};
+use crate::flags::flags_to_letters;
+use crate::maildir::filename::decode_letters;
+use crate::maildir::keywords::Keywords;
+use crate::maildir::lock::DotLock;
+use crate::maildir::sync::{dir_mtimes, file_info, scan};
+use crate::maildir::uidlist::{self, UIDLIST_LOCK, UidList};
+
+/// A new random mailbox GUID (32 hex digits, like Dovecot's).
+pub(crate) fn new_guid() -> String {
+    let mut out = String::new();
+    for i in 0..2u64 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(i);
+        h.write_u32(std::process::id());
+        h.write_i64(super::sync::now_nanos());
+        out.push_str(&format!("{:016x}", h.finish()));
+    }
+    out
+}
+
+/// What the Maildir says, ready to be inserted.
+struct Built {
+    uidvalidity: u32,
+    next_uid: u32,
+    guid: String,
+    rows: Vec<MsgRow>,
+}
+
+fn build_from_maildir(dir: &Path) -> Result<Built, StoreError> {
+    let list = UidList::load(dir)?;
+    let keywords = Keywords::load(dir)?;
+    let scanned = scan(dir)?;
+    let now = now_secs();
+    let (uidvalidity, mut next_uid, guid) = match &list {
+        Some(l) => (
+            l.uidvalidity,
+            l.next_uid,
+            l.guid.clone().unwrap_or_else(new_guid),
+        ),
+        None => ((now as u32).max(1), 1, new_guid()),
+    };
+    let mut known: HashMap<&str, u32> = HashMap::new();
+    let mut used: HashSet<u32> = HashSet::new();
+    if let Some(l) = &list {
+        for (uid, name) in &l.entries {
+            if *uid < next_uid && !known.contains_key(name.as_str()) && used.insert(*uid) {
+                known.insert(name.as_str(), *uid);
+            }
+        }
+    }
+    let mut rows = Vec::new();
+    let mut unknown = Vec::new();
+    for (basename, f) in &scanned.files {
+        let Some((size, vsize, mtime)) = file_info(dir, f)? else {
+            continue;
+        };
+        let decoded = decode_letters(&f.parsed.letters, &keywords);
+        let row = MsgRow {
+            uid: 0,
+            basename: basename.clone(),
+            filename: f.filename.clone(),
+            subdir: f.subdir,
+            flags: flags_to_letters(&decoded.flags),
+            keywords: decoded.keywords,
+            size,
+            vsize,
+            internal_date: mtime,
+            save_date: mtime,
+            modseq: 1,
+            expunged: false,
+        };
+        match known.get(basename.as_str()) {
+            Some(&uid) => rows.push(MsgRow { uid, ..row }),
+            None => unknown.push(row),
+        }
+    }
+    // Files the uidlist does not know get new UIDs in file name order
+    // (the BTreeMap iteration order).
+    for row in unknown {
+        rows.push(MsgRow {
+            uid: next_uid,
+            ..row
+        });
+        next_uid += 1;
+    }
+    rows.sort_by_key(|r| r.uid);
+    Ok(Built {
+        uidvalidity,
+        next_uid,
+        guid,
+        rows,
+    })
+}
+
+/// Fill a freshly created (empty, `user_version` 0) index from the Maildir.
+pub(super) async fn initialize(idx: &mut Index) -> Result<(), StoreError> {
+    let dir = idx.dir.clone();
+    let path = idx.path.clone();
+    let fsync = idx.fsync;
+    let e = |e: sqlx::Error| StoreError::index(&path, e);
+    let mut tx = idx.conn.begin_with("BEGIN IMMEDIATE").await.map_err(e)?;
+    let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(e)?;
+    if version == SCHEMA_VERSION {
+        // Another process initialized it while we waited for the lock.
+        tx.commit().await.map_err(e)?;
+        return Ok(());
+    }
+    if version != 0 {
+        return Err(StoreError::Internal(format!(
+            "index {} changed schema version to {version} while opening",
+            path.display()
+        )));
+    }
+    sqlx::raw_sql("DROP TABLE IF EXISTS messages; DROP TABLE IF EXISTS meta;")
+        .execute(&mut *tx)
+        .await
+        .map_err(e)?;
+    sqlx::raw_sql(SCHEMA).execute(&mut *tx).await.map_err(e)?;
+
+    let d = dir.clone();
+    let (mtimes, built) = blocking(move || {
+        let mtimes = dir_mtimes(&d)?;
+        Ok((mtimes, build_from_maildir(&d)?))
+    })
+    .await?;
+    let (new_mtime, cur_mtime) = super::sync::clean_mtimes(mtimes);
+    sqlx::query(
+        "INSERT INTO meta (id, uidvalidity, uidnext, highestmodseq, guid, new_mtime, cur_mtime) \
+         VALUES (1, ?, ?, 1, ?, ?, ?)",
+    )
+    .bind(i64::from(built.uidvalidity))
+    .bind(i64::from(built.next_uid))
+    .bind(&built.guid)
+    .bind(new_mtime)
+    .bind(cur_mtime)
+    .execute(&mut *tx)
+    .await
+    .map_err(e)?;
+    for row in &built.rows {
+        insert_row(&mut tx, row).await.map_err(e)?;
+    }
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "PRAGMA user_version = {SCHEMA_VERSION}"
+    )))
+    .execute(&mut *tx)
+    .await
+    .map_err(e)?;
+    let list = UidList {
+        uidvalidity: built.uidvalidity,
+        next_uid: built.next_uid,
+        guid: Some(built.guid.clone()),
+        entries: built
+            .rows
+            .iter()
+            .map(|r| (r.uid, r.basename.clone()))
+            .collect(),
+    };
+    blocking(move || uidlist::rewrite(&dir, &list, fsync)).await?;
+    tx.commit().await.map_err(e)?;
+    tracing::info!(
+        index = %path.display(),
+        messages = built.rows.len(),
+        uidvalidity = built.uidvalidity,
+        "index built from Maildir"
+    );
+    Ok(())
+}
+
+/// Move a broken index (and its WAL files) aside, under the uidlist lock,
+/// unless another process already replaced it with a healthy one.
+pub(super) async fn move_aside(dir: &Path, path: &Path) -> Result<(), StoreError> {
+    let lock_path = dir.join(UIDLIST_LOCK);
+    let lock = blocking(move || DotLock::acquire(&lock_path)).await?;
+    if is_healthy(path).await {
+        drop(lock);
+        return Ok(());
+    }
+    let dir = dir.to_path_buf();
+    let path = path.to_path_buf();
+    blocking(move || {
+        let aside = dir.join(format!(
+            "{INDEX_FILE}.corrupt-{}-{}",
+            now_secs(),
+            std::process::id()
+        ));
+        match std::fs::rename(&path, &aside) {
+            Ok(()) => tracing::warn!(to = %aside.display(), "moved broken index aside"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StoreError::io(&path, e)),
+        }
+        for ext in ["-wal", "-shm"] {
+            let side = dir.join(format!("{INDEX_FILE}{ext}"));
+            match std::fs::remove_file(&side) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e).at(&side),
+            }
+        }
+        drop(lock);
+        Ok(())
+    })
+    .await
+}
+
+async fn is_healthy(path: &Path) -> bool {
+    use sqlx::ConnectOptions;
+    use std::str::FromStr;
+    if !path.exists() {
+        return false;
+    }
+    let Ok(opts) = sqlx::sqlite::SqliteConnectOptions::from_str("sqlite://") else {
+        return false;
+    };
+    let Ok(mut conn) = opts
+        .filename(path)
+        .read_only(true)
+        .disable_statement_logging()
+        .connect()
+        .await
+    else {
+        return false;
+    };
+    let ok = matches!(
+        sqlx::query_scalar::<_, String>("PRAGMA quick_check").fetch_one(&mut conn).await,
+        Ok(s) if s == "ok"
+    ) && matches!(
+        sqlx::query_scalar::<_, i64>("PRAGMA user_version").fetch_one(&mut conn).await,
+        Ok(v) if v == SCHEMA_VERSION
+    );
+    let _ = conn.close().await;
+    ok
+}

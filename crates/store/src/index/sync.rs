@@ -1,0 +1,183 @@
+//! Index ↔ Maildir sync (Dovecot's maildir-sync): new files get UIDs in
+//! file name order, files renamed by someone else update flags, vanished
+//! files become expunge tombstones; every change bumps MODSEQ. Cheap when
+//! nothing changed: the mtimes of `new/` and `cur/` are compared first.
+
+use std::collections::HashMap;
+
+use super::{Index, MsgRow, insert_row, keywords_to_text, live_rows, now_secs, read_meta};
+use crate::error::{StoreError, blocking};
+use crate::flags::flags_to_letters;
+use crate::maildir::filename::decode_letters;
+use crate::maildir::keywords::Keywords;
+use crate::maildir::sync::{ScannedFile, dir_mtimes, file_info, scan};
+use crate::maildir::uidlist::{self, UidList};
+
+/// A directory mtime this close to now (ns) is not trusted: a change within
+/// the same timestamp tick would go unnoticed (Dovecot does the same).
+const DIRTY_WINDOW_NS: i64 = 2_000_000_000;
+
+/// Compact `dovecot-uidlist` once it holds this many expunged lines (and
+/// more of them than live ones).
+const COMPACT_AFTER: i64 = 100;
+
+pub(crate) fn now_nanos() -> i64 {
+    crate::maildir::sync::nanos(std::time::SystemTime::now())
+}
+
+/// Mtimes to store: 0 (= "rescan next time") for recent ones.
+pub(crate) fn clean_mtimes((new, cur): (i64, i64)) -> (i64, i64) {
+    let now = now_nanos();
+    let clean = |m: i64| if now - m < DIRTY_WINDOW_NS { 0 } else { m };
+    (clean(new), clean(cur))
+}
+
+/// Files whose size and dates were read, ready to index.
+struct NewFile {
+    file: ScannedFile,
+    size: u64,
+    vsize: u64,
+    mtime: i64,
+}
+
+impl Index {
+    /// Bring the index in line with the Maildir.
+    pub(crate) async fn sync_with_disk(&mut self) -> Result<(), StoreError> {
+        let dir = self.dir.clone();
+        let d = dir.clone();
+        let mtimes = blocking(move || dir_mtimes(&d)).await?;
+        let meta = self.meta().await?;
+        if meta.new_mtime != 0 && (meta.new_mtime, meta.cur_mtime) == mtimes {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        let fsync = self.fsync;
+        let e = |e: sqlx::Error| StoreError::index(&path, e);
+        let mut tx = self.begin().await?;
+        let meta = read_meta(&mut tx).await.map_err(e)?;
+        let d = dir.clone();
+        let mtimes = blocking(move || dir_mtimes(&d)).await?;
+        if meta.new_mtime != 0 && (meta.new_mtime, meta.cur_mtime) == mtimes {
+            tx.commit().await.map_err(e)?;
+            return Ok(());
+        }
+        let d = dir.clone();
+        let (mut scanned, keywords) =
+            blocking(move || Ok((scan(&d)?, Keywords::load(&d)?))).await?;
+        let live = live_rows(&mut tx).await.map_err(e)?;
+        let mut modseq = meta.highest_modseq;
+        let mut stale = meta.uidlist_stale;
+        let mut remaining: HashMap<u32, String> = HashMap::new();
+        for row in &live {
+            match scanned.files.remove(&row.basename) {
+                None => {
+                    eprintln!("DEBUG vanished uid={} base={} exists_new={} pid={}", row.uid, row.filename, dir.join(row.subdir.as_str()).join(&row.filename).exists(), std::process::id());
+                    modseq += 1;
+                    stale += 1;
+                    sqlx::query("UPDATE messages SET expunged = 1, modseq = ? WHERE uid = ?")
+                        .bind(modseq as i64)
+                        .bind(i64::from(row.uid))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(e)?;
+                }
+                Some(f) => {
+                    remaining.insert(row.uid, row.basename.clone());
+                    if f.filename == row.filename && f.subdir == row.subdir {
+                        continue;
+                    }
+                    // Any rename bumps MODSEQ, so that every snapshot learns
+                    // the new file name.
+                    let decoded = decode_letters(&f.parsed.letters, &keywords);
+                    let flags = flags_to_letters(&decoded.flags);
+                    modseq += 1;
+                    sqlx::query(
+                        "UPDATE messages SET filename = ?, folder = ?, flags = ?, keywords = ?, \
+                         modseq = ? WHERE uid = ?",
+                    )
+                    .bind(&f.filename)
+                    .bind(f.subdir.as_str())
+                    .bind(&flags)
+                    .bind(keywords_to_text(&decoded.keywords))
+                    .bind(modseq as i64)
+                    .bind(i64::from(row.uid))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(e)?;
+                }
+            }
+        }
+        // New files, in file name order.
+        let d = dir.clone();
+        let candidates: Vec<ScannedFile> = scanned.files.into_values().collect();
+        let new_files = blocking(move || {
+            let mut out = Vec::new();
+            for file in candidates {
+                if let Some((size, vsize, mtime)) = file_info(&d, &file)? {
+                    out.push(NewFile {
+                        file,
+                        size,
+                        vsize,
+                        mtime,
+                    });
+                }
+            }
+            Ok(out)
+        })
+        .await?;
+        let mut uidnext = meta.uidnext;
+        let now = now_secs();
+        let mut appended = Vec::new();
+        for nf in new_files {
+            let decoded = decode_letters(&nf.file.parsed.letters, &keywords);
+            modseq += 1;
+            let row = MsgRow {
+                uid: uidnext,
+                basename: nf.file.parsed.basename.clone(),
+                filename: nf.file.filename.clone(),
+                subdir: nf.file.subdir,
+                flags: flags_to_letters(&decoded.flags),
+                keywords: decoded.keywords,
+                size: nf.size,
+                vsize: nf.vsize,
+                internal_date: nf.mtime,
+                save_date: now,
+                modseq,
+                expunged: false,
+            };
+            insert_row(&mut tx, &row).await.map_err(e)?;
+            appended.push((uidnext, row.basename.clone()));
+            remaining.insert(uidnext, row.basename);
+            uidnext += 1;
+        }
+        let (new_mtime, cur_mtime) = clean_mtimes(mtimes);
+        let compact = stale >= COMPACT_AFTER && stale as usize > remaining.len();
+        sqlx::query(
+            "UPDATE meta SET uidnext = ?, highestmodseq = ?, new_mtime = ?, cur_mtime = ?, \
+             uidlist_stale = ? WHERE id = 1",
+        )
+        .bind(i64::from(uidnext))
+        .bind(modseq as i64)
+        .bind(new_mtime)
+        .bind(cur_mtime)
+        .bind(if compact { 0 } else { stale })
+        .execute(&mut *tx)
+        .await
+        .map_err(e)?;
+        let mut entries: Vec<(u32, String)> = remaining.into_iter().collect();
+        entries.sort_unstable();
+        let list = UidList {
+            uidvalidity: meta.uidvalidity,
+            next_uid: uidnext,
+            guid: Some(meta.guid.clone()),
+            entries,
+        };
+        if compact {
+            blocking(move || uidlist::rewrite(&dir, &list, fsync)).await?;
+        } else if !appended.is_empty() {
+            blocking(move || uidlist::append(&dir, &appended, fsync, || list)).await?;
+        }
+        tx.commit().await.map_err(e)?;
+        Ok(())
+    }
+}

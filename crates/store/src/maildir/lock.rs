@@ -1,0 +1,127 @@
+//! Dovecot-compatible dot-lock files (`dovecot-uidlist.lock`): created with
+//! `O_EXCL`, considered stale after two minutes, removed on drop.
+
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::error::{IoContext, StoreError};
+
+/// Age after which somebody else's lock file is considered stale.
+const STALE_AFTER: Duration = Duration::from_secs(120);
+/// How long to wait for a lock before giving up (temporary error).
+const WAIT_AT_MOST: Duration = Duration::from_secs(150);
+
+/// A held dot-lock; the lock file is removed on drop unless it was
+/// committed with [`DotLock::commit_into`].
+#[derive(Debug)]
+pub(crate) struct DotLock {
+    path: PathBuf,
+    file: Option<fs::File>,
+}
+
+impl DotLock {
+    /// Take the lock `path` (blocking, polls every few milliseconds).
+    pub(crate) fn acquire(path: &Path) -> Result<DotLock, StoreError> {
+        let start = Instant::now();
+        let mut pause = Duration::from_millis(2);
+        loop {
+            match fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+            {
+                Ok(file) => {
+                    return Ok(DotLock {
+                        path: path.to_path_buf(),
+                        file: Some(file),
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    if is_stale(path) {
+                        tracing::warn!(lock = %path.display(), "removing stale lock file");
+                        let _ = fs::remove_file(path);
+                        continue;
+                    }
+                }
+                Err(e) => return Err(StoreError::io(path, e)),
+            }
+            if start.elapsed() > WAIT_AT_MOST {
+                return Err(StoreError::LockTimeout(path.to_path_buf()));
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(50));
+        }
+    }
+
+    /// Write `content` into the lock file, fsync it (when `fsync`) and
+    /// rename it over `target`: Dovecot's way of replacing a file under
+    /// its own lock.
+    pub(crate) fn commit_into(
+        mut self,
+        content: &[u8],
+        target: &Path,
+        fsync: bool,
+    ) -> Result<(), StoreError> {
+        let mut file = self.file.take().expect("lock file is open until commit");
+        file.write_all(content).at(&self.path)?;
+        if fsync {
+            file.sync_all().at(&self.path)?;
+        }
+        drop(file);
+        fs::rename(&self.path, target).at(target)?;
+        // The lock file no longer exists under its name; nothing to remove.
+        self.path = PathBuf::new();
+        Ok(())
+    }
+}
+
+fn is_stale(path: &Path) -> bool {
+    match fs::metadata(path).and_then(|m| m.modified()) {
+        Ok(mtime) => SystemTime::now()
+            .duration_since(mtime)
+            .is_ok_and(|age| age > STALE_AFTER),
+        // Vanished meanwhile: retry immediately.
+        Err(_) => true,
+    }
+}
+
+impl Drop for DotLock {
+    fn drop(&mut self) {
+        if !self.path.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exclusive_and_stale() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("x.lock");
+        let l = DotLock::acquire(&p).unwrap();
+        assert!(p.exists());
+        drop(l);
+        assert!(!p.exists());
+        // A stale lock (mtime 10 minutes ago) is broken.
+        fs::write(&p, b"").unwrap();
+        let old = SystemTime::now() - Duration::from_secs(600);
+        fs::File::options()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let l = DotLock::acquire(&p).unwrap();
+        let target = t.path().join("target");
+        l.commit_into(b"hello", &target, true).unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"hello");
+        assert!(!p.exists());
+    }
+}

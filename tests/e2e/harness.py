@@ -1,0 +1,187 @@
+"""Test harness for the end-to-end tests: start the real binaries on free loopback ports with a
+config written for the test, talk to them with real clients, and clean up.
+
+Binaries come from $MAILSTACK_BIN (scripts/test sets it to target/debug)."""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+import urllib.request
+
+BIN = os.environ.get("MAILSTACK_BIN") or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "target", "debug")
+
+
+def binary(name):
+    path = os.path.join(BIN, name)
+    if not os.path.exists(path):
+        raise RuntimeError(f"{path} is missing: build with `cargo build --workspace --bins` first")
+    return path
+
+
+def free_port():
+    """A loopback TCP port nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout=20.0, what="condition"):
+    """Poll `predicate` until it is true; no fixed sleeps in tests."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def http_get(url, timeout=2.0):
+    """(status, body) of a GET; status 0 when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+    except OSError:
+        return 0, ""
+
+
+class Stack:
+    """A config, a users file, a store and the services for one test."""
+
+    def __init__(self, workdir, hostname="mx.test", extra=None, store_root=None):
+        self.dir = workdir
+        self.config = os.path.join(workdir, "mailstack.toml")
+        self.users = os.path.join(workdir, "users.toml")
+        self.store = store_root or os.path.join(workdir, "mail")
+        self.lmtp_port = free_port()
+        self.admin_port = free_port()
+        self.lmtp_socket = os.path.join(workdir, "lmtp.sock")
+        self.procs = {}
+        self.logs = {}
+        sections = {
+            "server": {"hostname": hostname},
+            "directory": {"users_file": self.users},
+            "store": {"root": self.store},
+            "tls": {"cert_file": os.path.join(workdir, "tls/cert.pem"),
+                    "key_file": os.path.join(workdir, "tls/key.pem")},
+            "lmtp_mda": {
+                "listen": [f"127.0.0.1:{self.lmtp_port}", f"unix:{self.lmtp_socket}"],
+                "admin_listen": f"127.0.0.1:{self.admin_port}",
+                "max_message_size": "25M",
+                "timeout": "30s",
+                "shutdown_grace": "10s",
+            },
+        }
+        for section, values in (extra or {}).items():
+            sections.setdefault(section, {}).update(values)
+        with open(self.config, "w") as f:
+            for section, values in sections.items():
+                f.write(f"[{section}]\n")
+                for k, v in values.items():
+                    f.write(f"{k} = {toml_value(v)}\n")
+                f.write("\n")
+
+    # --- mailctl -----------------------------------------------------------------------------
+    def mailctl(self, *args, stdin=None, check=True, env=None):
+        cmd = [binary("mailctl"), "--config", self.config, *args]
+        r = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=60,
+                           env={**os.environ, **(env or {})})
+        if check and r.returncode != 0:
+            raise AssertionError(f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
+        return r
+
+    def add_user(self, address, password="secret-pw", quota=None):
+        args = ["user", "add", address, "--password-stdin"]
+        if quota:
+            args += ["--quota", quota]
+        self.mailctl(*args, stdin=password + "\n")
+
+    # --- services ------------------------------------------------------------------------------
+    def start(self, name="lmtp-mda", wait=True, env=None):
+        log = open(os.path.join(self.dir, f"{name}.log"), "ab")
+        self.logs[name] = log
+        p = subprocess.Popen([binary(name), "--config", self.config, "--log-format", "text"],
+                             stdout=log, stderr=log, env={**os.environ, "MAILSTACK_LOG": "debug", **(env or {})})
+        self.procs[name] = p
+        if wait:
+            self.wait_ready(name)
+        return p
+
+    def wait_ready(self, name="lmtp-mda"):
+        p = self.procs[name]
+
+        def ready():
+            if p.poll() is not None:
+                raise AssertionError(f"{name} exited with {p.returncode}:\n{self.log(name)}")
+            return http_get(f"http://127.0.0.1:{self.admin_port}/readyz")[0] == 200
+        wait_for(ready, what=f"{name} /readyz")
+
+    def log(self, name="lmtp-mda"):
+        path = os.path.join(self.dir, f"{name}.log")
+        with open(path, errors="replace") as f:
+            return f.read()
+
+    def stop(self, name="lmtp-mda", sig=signal.SIGTERM, timeout=30):
+        p = self.procs.get(name)
+        if p is None or p.poll() is not None:
+            return p.returncode if p else None
+        p.send_signal(sig)
+        return p.wait(timeout=timeout)
+
+    def close(self):
+        for name in list(self.procs):
+            self.stop(name, signal.SIGKILL)
+        for log in self.logs.values():
+            log.close()
+
+    # --- the store -----------------------------------------------------------------------------
+    def maildir(self, address, folder=""):
+        local, domain = address.split("@")
+        base = os.path.join(self.store, domain, local, "Maildir")
+        return os.path.join(base, "." + folder) if folder else base
+
+    def messages(self, address, folder=""):
+        """Contents of every message file (new/ and cur/) of a folder, sorted by file name."""
+        out = []
+        md = self.maildir(address, folder)
+        for sub in ("new", "cur"):
+            d = os.path.join(md, sub)
+            if os.path.isdir(d):
+                for name in sorted(os.listdir(d)):
+                    with open(os.path.join(d, name), "rb") as f:
+                        out.append(f.read())
+        return out
+
+
+def toml_value(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, list):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class StackTest(unittest.TestCase):
+    """A TestCase with a fresh Stack in a temporary directory."""
+
+    stack_extra = None
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="mailstack-e2e-")
+        self.stack = Stack(self.tmp, extra=self.stack_extra)
+
+    def tearDown(self):
+        self.stack.close()
+        if os.environ.get("MAILSTACK_KEEP_TMP"):
+            print(f"kept {self.tmp}")
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
