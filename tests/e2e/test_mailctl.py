@@ -91,3 +91,18 @@ class MailctlUpTests(StackTest):
         self.assertEqual(len(os.listdir(md)), 1)
         p.send_signal(signal.SIGTERM)
         self.assertEqual(p.wait(timeout=30), 0)
+
+
+class MailctlUpErrorTests(StackTest):
+    def test_unreadable_certificate_stops_start_up_with_the_file_named(self):
+        work = tempfile.mkdtemp(prefix="mailstack-up-")
+        self.addCleanup(shutil.rmtree, work, True)
+        cfg = os.path.join(work, "custom.toml")
+        with open(cfg, "w") as f:
+            f.write(f'[tls]\ncert_file = "{work}/missing.pem"\nkey_file = "{work}/missing.key"\n'
+                    f'[directory]\nusers_file = "{work}/users.toml"\n[store]\nroot = "{work}/mail"\n'
+                    f'[lmtp_mda]\nlisten = ["127.0.0.1:{free_port()}"]\nadmin_listen = "127.0.0.1:{free_port()}"\n')
+        r = subprocess.run([binary("mailctl"), "--config", cfg, "up"], cwd=work, capture_output=True,
+                           text=True, timeout=60)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(f"{work}/missing.pem", r.stderr)

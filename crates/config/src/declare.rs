@@ -49,14 +49,18 @@ pub fn render_default<T: serde::Serialize>(value: &T) -> String {
 
 /// Declare a config section: struct, defaults, serde and reference docs in one place.
 ///
-/// ```ignore
+/// ```
+/// use mailstack_config::{Section, config_section};
 /// config_section! {
 ///     /// Section doc.
-///     pub struct LmtpMdaConfig("lmtp_mda") {
+///     pub struct ExampleConfig("example") {
 ///         /// Key doc.
 ///         pub max_recipients: usize = 1000,
 ///     }
 /// }
+/// assert_eq!(ExampleConfig::default().max_recipients, 1000);
+/// assert_eq!(ExampleConfig::NAME, "example");
+/// assert_eq!(ExampleConfig::keys()[0].default, "1000");
 /// ```
 #[macro_export]
 macro_rules! config_section {
@@ -70,8 +74,8 @@ macro_rules! config_section {
         }
     ) => {
         $(#[doc = $sdoc])*
-        #[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
-        #[serde(deny_unknown_fields, default)]
+        #[derive(Debug, Clone, PartialEq, $crate::declare_support::serde::Deserialize, $crate::declare_support::serde::Serialize)]
+        #[serde(crate = "mailstack_config::declare_support::serde", deny_unknown_fields, default)]
         pub struct $name {
             $(
                 $(#[doc = $kdoc])*

@@ -13,6 +13,9 @@
 #![deny(missing_docs, unreachable_pub)]
 #![forbid(unsafe_code)]
 
+// Lets `config_section!` name this crate the same way inside it and outside.
+extern crate self as mailstack_config;
+
 pub(crate) mod declare;
 mod load;
 mod sections;
@@ -27,6 +30,7 @@ pub use units::{ByteSize, DurationSpec};
 #[doc(hidden)]
 pub mod declare_support {
     pub use crate::declare::{join_doc, render_default};
+    pub use serde;
 }
 
 /// Default path of the config file.

@@ -146,17 +146,7 @@ pub fn load_str(
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<Config, ConfigError> {
     let file_problem = |span: Option<Range<usize>>, key: String, message: String| Problem {
-        origin: match span {
-            Some(s) => {
-                let (line, column) = line_col(text, s.start);
-                Origin::File {
-                    path: path.to_path_buf(),
-                    line,
-                    column,
-                }
-            }
-            None => Origin::Whole(path.to_path_buf()),
-        },
+        origin: origin_at(text, path, span),
         key,
         message,
     };
@@ -207,18 +197,7 @@ pub fn load_str(
         if let Some((_, var)) = env_keys.iter().find(|(k, _)| k == dotted) {
             return Origin::Env(var.clone());
         }
-        let span = key_span(text, dotted).or(fallback_span);
-        match span {
-            Some(s) => {
-                let (line, column) = line_col(text, s.start);
-                Origin::File {
-                    path: path.to_path_buf(),
-                    line,
-                    column,
-                }
-            }
-            None => Origin::Whole(path.to_path_buf()),
-        }
+        origin_at(text, path, key_span(text, dotted).or(fallback_span))
     };
 
     // 2. Deserialize: the first type error or unknown key stops here.
@@ -332,6 +311,21 @@ fn key_span(text: &str, dotted: &str) -> Option<Range<usize>> {
         table = item.as_table_like()?;
     }
     None
+}
+
+/// Where `span` of `text` is in the file at `path` (the whole file when unknown).
+fn origin_at(text: &str, path: &Path, span: Option<Range<usize>>) -> Origin {
+    match span {
+        Some(s) => {
+            let (line, column) = line_col(text, s.start);
+            Origin::File {
+                path: path.to_path_buf(),
+                line,
+                column,
+            }
+        }
+        None => Origin::Whole(path.to_path_buf()),
+    }
 }
 
 /// 1-based line and column of byte `offset` in `text`.

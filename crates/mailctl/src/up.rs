@@ -56,19 +56,20 @@ fn prepare(config: &Config) -> anyhow::Result<()> {
     if !users.exists() {
         mailstack_directory::static_file::edit_users_file(users, |_| Ok(()))?;
     }
+    let (cert, key) = (
+        Path::new(&config.tls.cert_file),
+        Path::new(&config.tls.key_file),
+    );
     if config.tls.generate_self_signed {
         let names = vec![config.hostname(), "localhost".to_string()];
-        if mailstack_net::ensure_self_signed(
-            &names,
-            Path::new(&config.tls.cert_file),
-            Path::new(&config.tls.key_file),
-        )? {
-            eprintln!(
-                "generated a self-signed certificate: {}",
-                config.tls.cert_file
-            );
+        if mailstack_net::ensure_self_signed(&names, cert, key)? {
+            eprintln!("generated a self-signed certificate: {}", cert.display());
         }
     }
+    // Load it once now: an unreadable or mismatched certificate stops start-up here, with the
+    // file named, rather than at the first STARTTLS.
+    mailstack_net::ReloadingTlsAcceptor::new(cert, key)
+        .context("TLS certificate ([tls] cert_file, key_file)")?;
     Ok(())
 }
 

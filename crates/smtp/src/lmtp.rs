@@ -67,11 +67,12 @@ impl LocalDelivery {
             .inc();
     }
 
+    /// The user's limits; `0` means unlimited, as in Maildir++ and Dovecot.
     fn quota_of(&self, user: &User) -> Quota {
-        let default = (self.default_quota_bytes > 0).then_some(self.default_quota_bytes);
+        let limit = |q: Option<u64>| q.filter(|&n| n > 0);
         Quota {
-            bytes: user.quota_bytes.or(default),
-            messages: user.quota_messages,
+            bytes: limit(user.quota_bytes).or(limit(Some(self.default_quota_bytes))),
+            messages: limit(user.quota_messages),
         }
     }
 
@@ -160,11 +161,11 @@ impl MailHandler for LocalDelivery {
             return Err(Reply::unknown_user(address));
         }
         // One full mailbox refuses a personal address; a list still goes to its other members.
-        if expansion.users.len() == 1 {
-            if let Err(e) = self.precheck_quota(&expansion.users[0].0).await {
-                tracing::info!(id = %env.id, rcpt = %address, error = %e, "refused at RCPT");
-                return Err(Reply::from_store(&e, address));
-            }
+        if expansion.users.len() == 1
+            && let Err(e) = self.precheck_quota(&expansion.users[0].0).await
+        {
+            tracing::info!(id = %env.id, rcpt = %address, error = %e, "refused at RCPT");
+            return Err(Reply::from_store(&e, address));
         }
         Ok(expansion)
     }
@@ -180,6 +181,7 @@ impl MailHandler for LocalDelivery {
             // Every final user of this recipient must have the message; the worst failure
             // decides the reply (temporary wins over permanent: the sender retries).
             let mut worst: Option<Reply> = None;
+            let mut delivered = 0usize;
             for (user, _via) in &expansion.users {
                 if let Err(e) = self.deliver_one(env, user, message).await {
                     tracing::warn!(id = %env.id, rcpt = %address, to = %user.address, error = %e, "delivery failed");
@@ -191,11 +193,13 @@ impl MailHandler for LocalDelivery {
                     if replace {
                         worst = Some(r);
                     }
+                } else {
+                    delivered += 1;
                 }
             }
             let reply = match worst {
                 None => Reply::delivered(address, &env.id),
-                Some(r) if expansion.users.len() > 1 && !r.is_temporary() => {
+                Some(r) if delivered > 0 && !r.is_temporary() => {
                     // A list whose members partly failed permanently: the others have it.
                     Reply::delivered(address, &env.id)
                 }

@@ -84,33 +84,26 @@ pub trait MailHandler: Send + Sync + 'static {
     ) -> Vec<Reply>;
 }
 
-/// Unique, sortable transaction ids: seconds + counter, base 36.
+/// Unique transaction ids that sort in creation order within a process: fixed-width base 36
+/// of the second, a per-process counter and the process id (`TP3909K0000A1B`).
 pub fn new_transaction_id() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let pid = std::process::id() as u64;
-    format!(
-        "{}{}{}",
-        base36(secs),
-        base36(pid % 1296).to_uppercase(),
-        base36(n)
-    )
+    let pid = u64::from(std::process::id());
+    format!("{}{}{}", base36(secs, 7), base36(n, 6), base36(pid, 3))
 }
 
-fn base36(mut n: u64) -> String {
+/// The last `width` base-36 digits of `n`, zero-padded (upper case).
+fn base36(mut n: u64, width: usize) -> String {
     const DIGITS: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
-    let mut out = Vec::new();
-    loop {
-        out.push(DIGITS[(n % 36) as usize]);
+    let mut out = vec![b'0'; width];
+    for slot in out.iter_mut().rev() {
+        *slot = DIGITS[(n % 36) as usize];
         n /= 36;
-        if n == 0 {
-            break;
-        }
     }
-    out.reverse();
     String::from_utf8(out).unwrap_or_default()
 }
 
@@ -140,8 +133,9 @@ pub enum Ending {
     IoError,
 }
 
-/// Run one session over `stream` until it ends. `shutdown` flips to `true` when the service
-/// stops: the session then finishes the transaction in progress and says `421`.
+/// Run one session over `stream` until it ends. When `shutdown` is triggered, a message whose
+/// DATA is being received is still received and answered; then (or at once, between commands)
+/// the session says `421 4.3.2` and ends; the client retries what it had not sent.
 /// `peer` is the client's address as it appears in `Received:`.
 pub async fn run_session<S, H>(
     stream: S,
@@ -204,6 +198,8 @@ where
             }
             Ok(Ok(Line::Complete(l) | Line::Partial(l))) => l,
         };
+        // Set when RCPT named a recipient we refuse (as opposed to a protocol error).
+        let mut recipient_refused = false;
         let reply = match Request::parse(&mut line.iter()) {
             Err(e) => Some(parse_error_reply(&e, &line)),
             Ok(req) => match req {
@@ -223,7 +219,7 @@ where
                     State::Fresh => Some(Reply::bad_sequence("Send LHLO first")),
                     State::Mail { .. } => Some(Reply::bad_sequence("Nested MAIL command")),
                     State::Ready => {
-                        if from.size as u64 > cfg.max_message_size {
+                        if declared_size_too_big(&line, from.size, cfg.max_message_size) {
                             Some(Reply::too_big(cfg.max_message_size))
                         } else {
                             env.id = new_transaction_id();
@@ -238,6 +234,7 @@ where
                 Request::Rcpt { to } => match &mut state {
                     State::Mail { rcpts } => {
                         if rcpts.len() >= cfg.max_recipients {
+                            recipient_refused = true;
                             Some(Reply::too_many_recipients())
                         } else {
                             let address = to.address.to_string();
@@ -246,7 +243,10 @@ where
                                     rcpts.push((address, r));
                                     Some(Reply::recipient_ok())
                                 }
-                                Err(reply) => Some(reply),
+                                Err(reply) => {
+                                    recipient_refused = true;
+                                    Some(reply)
+                                }
                             }
                         }
                     }
@@ -310,7 +310,10 @@ where
             },
         };
         if let Some(reply) = reply {
-            if reply.code >= 400 {
+            // In LMTP the client is our own MTA: a transaction with many stale recipients must
+            // not end the session (Dovecot has no such limit either).
+            let counts = !(cfg.mode == Mode::Lmtp && recipient_refused);
+            if reply.code >= 400 && counts {
                 errors += 1;
             }
             out.push_str(&reply.to_wire());
@@ -325,6 +328,18 @@ where
     }
     let _ = wr.shutdown().await;
     ending
+}
+
+/// Whether MAIL's `SIZE=` exceeds the limit. The parser saturates on absurd values, so the
+/// digits are also checked here: more than 19 digits is always too big.
+fn declared_size_too_big(line: &[u8], parsed: usize, limit: u64) -> bool {
+    let text = String::from_utf8_lossy(line).to_ascii_uppercase();
+    let huge = text.split_ascii_whitespace().any(|param| {
+        param
+            .strip_prefix("SIZE=")
+            .is_some_and(|digits| digits.len() > 19 || digits.parse::<u64>().is_err())
+    });
+    huge || parsed as u64 > limit
 }
 
 fn lhlo_reply(cfg: &SessionConfig) -> Reply {

@@ -77,9 +77,7 @@ pub use mailbox::{Mailbox, MessageMeta, SyncChanges};
 pub use mailbox_name::SEPARATOR;
 pub use maildir::quota::Quota;
 pub use mutf7::{Mutf7Error, decode_mutf7, encode_mutf7};
-pub use user::{
-    DEFAULT_FOLDERS, Delivered, MailboxInfo, MessageSource, SpecialUse, UserStore,
-};
+pub use user::{DEFAULT_FOLDERS, Delivered, MailboxInfo, MessageSource, SpecialUse, UserStore};
 
 /// File name of the per-folder SQLite index.
 pub const INDEX_FILE_NAME: &str = index::INDEX_FILE;

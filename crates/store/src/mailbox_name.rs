@@ -170,9 +170,14 @@ mod tests {
 
     #[test]
     fn user_parts() {
-        assert_eq!(validate_user_part("Example.COM", true).unwrap(), "example.com");
+        assert_eq!(
+            validate_user_part("Example.COM", true).unwrap(),
+            "example.com"
+        );
         assert_eq!(validate_user_part("John.Doe", false).unwrap(), "John.Doe");
-        for bad in ["", ".", "..", "a/b", "a\\b", "a\0", "..x", ".x", "x..", "~x", "a\rb"] {
+        for bad in [
+            "", ".", "..", "a/b", "a\\b", "a\0", "..x", ".x", "x..", "~x", "a\rb",
+        ] {
             assert!(validate_user_part(bad, false).is_err(), "{bad:?} accepted");
         }
     }

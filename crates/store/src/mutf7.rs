@@ -155,7 +155,11 @@ mod tests {
         ] {
             let e = encode_mutf7(s);
             assert!(e.bytes().all(|b| (0x20..=0x7e).contains(&b)), "{e}");
-            assert_eq!(decode_mutf7(&e).unwrap(), s, "round trip of {s:?} via {e:?}");
+            assert_eq!(
+                decode_mutf7(&e).unwrap(),
+                s,
+                "round trip of {s:?} via {e:?}"
+            );
         }
     }
 

@@ -265,7 +265,6 @@ impl UserStore {
                 size,
             }),
             Err(e) => {
-                eprintln!("DEBUG index error: {e:?}");
                 tracing::warn!(
                     error = %e, path = %path.display(),
                     "message stored but not indexed; the next sync will index it"

@@ -33,21 +33,42 @@ fn body(tag: &str, i: usize) -> Vec<u8> {
 }
 
 async fn child(role: &str) {
+    // Store warnings (e.g. "stored but not indexed") go to stderr.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter("warn")
+        .try_init();
     let root = PathBuf::from(std::env::var("MAILSTACK_STORE_ROOT").unwrap());
     let tag = std::env::var("MAILSTACK_STORE_TAG").unwrap();
-    let store = Store::new(StoreOptions { root: root.clone(), fsync: true }).unwrap();
+    let store = Store::new(StoreOptions {
+        root: root.clone(),
+        fsync: true,
+    })
+    .unwrap();
     let user = store.user("example.com", "shared").unwrap();
     match role {
         "deliver" => {
             let mut uids = Vec::new();
             for i in 0..PER_PROCESS {
                 let d = user
-                    .deliver("INBOX", b"", MessageSource::Bytes(&body(&tag, i)), &[], &Quota::UNLIMITED)
+                    .deliver(
+                        "INBOX",
+                        b"",
+                        MessageSource::Bytes(&body(&tag, i)),
+                        &[],
+                        &Quota::UNLIMITED,
+                    )
                     .await
                     .unwrap();
                 uids.push(d.uid.expect("uid assigned"));
             }
-            println!("UIDS {}", uids.iter().map(u32::to_string).collect::<Vec<_>>().join(","));
+            println!(
+                "\nUIDS {}",
+                uids.iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
         }
         "sync" => {
             let stop = root.join("stop");
@@ -68,7 +89,12 @@ async fn child(role: &str) {
                     // A UID never moves to another file.
                     let name = m.path.file_name().unwrap().to_owned();
                     let prev = seen.entry(m.uid).or_insert_with(|| PathBuf::from(&name));
-                    assert_eq!(prev.as_os_str(), name.as_os_str(), "uid {} changed file", m.uid);
+                    assert_eq!(
+                        prev.as_os_str(),
+                        name.as_os_str(),
+                        "uid {} changed file",
+                        m.uid
+                    );
                 }
                 assert!(mb.uidnext() > last);
                 mb.close().await;
@@ -77,7 +103,7 @@ async fn child(role: &str) {
                     break;
                 }
             }
-            println!("SYNCED {rounds} {}", seen.len());
+            println!("\nSYNCED {rounds} {}", seen.len());
         }
         other => panic!("unknown child role {other}"),
     }
@@ -101,16 +127,24 @@ async fn concurrent_processes_deliver_without_losing_mail() {
         let out = c.wait_with_output().unwrap();
         assert!(out.status.success(), "delivery child failed");
         let text = String::from_utf8(out.stdout).unwrap();
-        let line = text.lines().find(|l| l.starts_with("UIDS ")).expect("UIDS line");
-        for u in line[5..].split(',') {
-            assert!(delivered.insert(u.parse::<u32>().unwrap()), "uid {u} given twice");
+        // libtest prints "test <name> ... " on the same line before our output.
+        let line = text
+            .lines()
+            .find_map(|l| l.split_once("UIDS "))
+            .expect("UIDS line")
+            .1;
+        for u in line.split(',') {
+            assert!(
+                delivered.insert(u.parse::<u32>().unwrap()),
+                "uid {u} given twice"
+            );
         }
     }
     std::fs::write(root.join("stop"), b"").unwrap();
     let out = syncer.wait_with_output().unwrap();
     assert!(out.status.success(), "sync child failed");
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.lines().any(|l| l.starts_with("SYNCED ")), "{text}");
+    assert!(text.contains("SYNCED "), "{text}");
 
     assert_eq!(delivered.len(), 2 * PER_PROCESS);
     assert_eq!(delivered, (1..=(2 * PER_PROCESS) as u32).collect());

@@ -17,7 +17,13 @@ async fn delivery_writes_complete_file_into_new() {
         let prefix = b"Return-Path: <sender@example.org>\r\nDelivered-To: alice@example.com\r\n";
         let body = message(1);
         let d = user
-            .deliver("INBOX", prefix, MessageSource::Bytes(&body), &[], &Quota::UNLIMITED)
+            .deliver(
+                "INBOX",
+                prefix,
+                MessageSource::Bytes(&body),
+                &[],
+                &Quota::UNLIMITED,
+            )
             .await
             .unwrap();
         assert_eq!(d.uid, Some(1));
@@ -43,7 +49,13 @@ async fn delivery_writes_complete_file_into_new() {
         let mut spool = tempfile::tempfile().unwrap();
         std::io::Write::write_all(&mut spool, b"Subject: lf\n\nline\n").unwrap();
         let d2 = user
-            .deliver("inbox", b"", MessageSource::File(&spool), &[], &Quota::UNLIMITED)
+            .deliver(
+                "inbox",
+                b"",
+                MessageSource::File(&spool),
+                &[],
+                &Quota::UNLIMITED,
+            )
             .await
             .unwrap();
         assert_eq!(d2.uid, Some(2));
@@ -62,7 +74,10 @@ async fn delivery_writes_complete_file_into_new() {
         assert!(!md.join("maildirfolder").exists());
         let list = user.list_mailboxes().await.unwrap();
         let names: Vec<&str> = list.iter().map(|m| m.name.as_str()).collect();
-        assert_eq!(names, ["INBOX", "Archive", "Drafts", "Junk", "Sent", "Trash"]);
+        assert_eq!(
+            names,
+            ["INBOX", "Archive", "Drafts", "Junk", "Sent", "Trash"]
+        );
         let sent = list.iter().find(|m| m.name == "Sent").unwrap();
         assert_eq!(sent.special_use, Some(SpecialUse::Sent));
 
@@ -92,18 +107,33 @@ async fn delivery_with_flags_goes_to_cur_and_unknown_folder_is_refused() {
     assert!(d.path.to_string_lossy().ends_with(":2,FS"));
     assert_eq!(d.path.parent().unwrap(), user.maildir_path().join("cur"));
     let err = user
-        .deliver("Nope", b"", MessageSource::Bytes(b"x"), &[], &Quota::UNLIMITED)
+        .deliver(
+            "Nope",
+            b"",
+            MessageSource::Bytes(b"x"),
+            &[],
+            &Quota::UNLIMITED,
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::MailboxNotFound(_)));
     assert!(!err.is_temporary());
     user.create_mailbox("Lists.Rust").await.unwrap();
     let d = user
-        .deliver("Lists.Rust", b"", MessageSource::Bytes(b"x\r\n"), &[], &Quota::UNLIMITED)
+        .deliver(
+            "Lists.Rust",
+            b"",
+            MessageSource::Bytes(b"x\r\n"),
+            &[],
+            &Quota::UNLIMITED,
+        )
         .await
         .unwrap();
     assert_eq!(d.uid, Some(1));
-    assert!(d.path.starts_with(user.maildir_path().join(".Lists.Rust/new")));
+    assert!(
+        d.path
+            .starts_with(user.maildir_path().join(".Lists.Rust/new"))
+    );
     let mb = user.open("Lists.Rust").await.unwrap();
     assert_eq!(mb.uidnext(), 2);
 }
@@ -118,7 +148,13 @@ async fn failed_delivery_leaves_nothing_and_is_temporary() {
     fs::remove_dir(md.join("new")).unwrap();
     fs::write(md.join("new"), b"not a directory").unwrap();
     let err = user
-        .deliver("INBOX", b"", MessageSource::Bytes(&message(1)), &[], &Quota::UNLIMITED)
+        .deliver(
+            "INBOX",
+            b"",
+            MessageSource::Bytes(&message(1)),
+            &[],
+            &Quota::UNLIMITED,
+        )
         .await
         .unwrap_err();
     assert!(err.is_temporary(), "{err}");

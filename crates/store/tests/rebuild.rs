@@ -10,9 +10,15 @@ use mailstack_store::{Flag, INDEX_FILE_NAME, MessageSource, Quota};
 
 async fn setup(user: &mailstack_store::UserStore) -> (u32, Vec<(u32, Vec<Flag>, Vec<String>)>) {
     for i in 0..6 {
-        user.deliver("INBOX", b"", MessageSource::Bytes(&message(i)), &[], &Quota::UNLIMITED)
-            .await
-            .unwrap();
+        user.deliver(
+            "INBOX",
+            b"",
+            MessageSource::Bytes(&message(i)),
+            &[],
+            &Quota::UNLIMITED,
+        )
+        .await
+        .unwrap();
     }
     let mut inbox = user.open("INBOX").await.unwrap();
     // Gaps in the UIDs, flags and keywords.
@@ -67,11 +73,21 @@ async fn deleted_index_is_rebuilt_with_same_uids() {
     assert_eq!(again, state);
     assert_eq!(
         again[2],
-        (5, vec![Flag::Flagged], vec!["$Forwarded".to_string(), "Work".to_string()])
+        (
+            5,
+            vec![Flag::Flagged],
+            vec!["$Forwarded".to_string(), "Work".to_string()]
+        )
     );
     // New deliveries continue after the old UIDs.
     let d = user
-        .deliver("INBOX", b"", MessageSource::Bytes(b"x\r\n"), &[], &Quota::UNLIMITED)
+        .deliver(
+            "INBOX",
+            b"",
+            MessageSource::Bytes(b"x\r\n"),
+            &[],
+            &Quota::UNLIMITED,
+        )
         .await
         .unwrap();
     assert_eq!(d.uid, Some(7));

@@ -102,14 +102,17 @@ impl TestSession {
 
     /// Write bytes as they are (one write: pipelined commands arrive together).
     pub async fn send_raw(&mut self, bytes: &[u8]) {
-        self.writer.write_all(bytes).await.expect("write to session");
+        self.writer
+            .write_all(bytes)
+            .await
+            .expect("write to session");
         self.writer.flush().await.expect("flush to session");
     }
 
     /// Read one reply (all `250-` continuation lines through the `250 ` line) and return its
     /// full text, lines joined with `\n`, CRLFs removed.
     pub async fn reply(&mut self) -> String {
-        let mut lines = Vec::new();
+        let mut lines: Vec<String> = Vec::new();
         loop {
             let line = self.read_line().await;
             assert!(!line.is_empty(), "session closed; reply so far: {lines:?}");
@@ -120,10 +123,16 @@ impl TestSession {
                 "malformed reply line {line:?}"
             );
             let last = line.as_bytes()[3] == b' ';
-            assert!(last || line.as_bytes()[3] == b'-', "malformed reply line {line:?}");
+            assert!(
+                last || line.as_bytes()[3] == b'-',
+                "malformed reply line {line:?}"
+            );
             if let Some(first) = lines.first() {
-                let first: &String = first;
-                assert_eq!(&first[..3], &line[..3], "code changed inside a multi-line reply");
+                assert_eq!(
+                    &first[..3],
+                    &line[..3],
+                    "code changed inside a multi-line reply"
+                );
             }
             lines.push(line);
             if last {
@@ -135,7 +144,10 @@ impl TestSession {
     /// Read the next reply and assert that it starts with `prefix`; return its full text.
     pub async fn expect(&mut self, prefix: &str) -> String {
         let reply = self.reply().await;
-        assert!(reply.starts_with(prefix), "expected a reply starting with {prefix:?}, got {reply:?}");
+        assert!(
+            reply.starts_with(prefix),
+            "expected a reply starting with {prefix:?}, got {reply:?}"
+        );
         reply
     }
 
@@ -177,7 +189,12 @@ impl TestSession {
 
 /// Run one full transaction: MAIL, each RCPT (expecting `250`), DATA, the message (dot-stuffing
 /// is the caller's job; the terminator is added here). Returns the replies after the data.
-pub async fn transaction(s: &mut TestSession, from: &str, rcpts: &[&str], data: &[u8]) -> Vec<String> {
+pub async fn transaction(
+    s: &mut TestSession,
+    from: &str,
+    rcpts: &[&str],
+    data: &[u8],
+) -> Vec<String> {
     s.send(&format!("MAIL FROM:<{from}>")).await;
     s.expect("250 2.1.0").await;
     for r in rcpts {
@@ -224,7 +241,10 @@ pub struct RecordingHandler {
 impl RecordingHandler {
     /// Accept exactly `addresses`; refuse others with `550 5.1.1`.
     pub fn accepting(addresses: &[&str]) -> Arc<RecordingHandler> {
-        Arc::new(RecordingHandler::new(addresses, Reply::new(550, "5.1.1", "User unknown")))
+        Arc::new(RecordingHandler::new(
+            addresses,
+            Reply::new(550, "5.1.1", "User unknown"),
+        ))
     }
 
     /// Accept exactly `addresses`; refuse others with `refuse`.
@@ -240,7 +260,10 @@ impl RecordingHandler {
 
     /// Answer `address` with `reply` at the end of DATA.
     pub fn answer(&self, address: &str, reply: Reply) {
-        self.answers.lock().unwrap().insert(address.to_string(), reply);
+        self.answers
+            .lock()
+            .unwrap()
+            .insert(address.to_string(), reply);
     }
 
     /// Deliveries so far.
@@ -263,7 +286,9 @@ pub fn spool_bytes(spool: &Spool) -> (Vec<u8>, bool) {
             let mut out = Vec::new();
             let mut buf = vec![0u8; 64 * 1024];
             loop {
-                let n = f.read_at(&mut buf, out.len() as u64).expect("read spool file");
+                let n = f
+                    .read_at(&mut buf, out.len() as u64)
+                    .expect("read spool file");
                 if n == 0 {
                     break;
                 }
@@ -363,8 +388,15 @@ impl Local {
             extra(f)
         })
         .expect("write users file");
-        let directory = StaticDirectory::open(users_file.clone(), "+".to_string()).expect("open directory");
-        Local::with_directory(tmp, users_file, Arc::new(directory), default_quota_bytes, default_folders)
+        let directory =
+            StaticDirectory::open(users_file.clone(), "+".to_string()).expect("open directory");
+        Local::with_directory(
+            tmp,
+            users_file,
+            Arc::new(directory),
+            default_quota_bytes,
+            default_folders,
+        )
     }
 
     /// A [`LocalDelivery`] over any directory (e.g. [`FailingDirectory`]).
@@ -376,7 +408,11 @@ impl Local {
         default_folders: Vec<String>,
     ) -> Local {
         let root = tmp.path().join("mail");
-        let store = Store::new(StoreOptions { root: root.clone(), fsync: false }).expect("store");
+        let store = Store::new(StoreOptions {
+            root: root.clone(),
+            fsync: false,
+        })
+        .expect("store");
         let metrics = Metrics::new();
         let handler = Arc::new(LocalDelivery::new(
             directory,
@@ -387,7 +423,14 @@ impl Local {
             default_folders,
             &metrics,
         ));
-        Local { tmp, users_file, root, store, metrics, handler }
+        Local {
+            tmp,
+            users_file,
+            root,
+            store,
+            metrics,
+            handler,
+        }
     }
 
     /// `<root>/<domain>/<user>/Maildir`.
@@ -412,7 +455,10 @@ pub fn read_dir_files(dir: &Path) -> Vec<Vec<u8>> {
         .filter(|p| p.is_file())
         .collect();
     paths.sort();
-    paths.iter().map(|p| std::fs::read(p).expect("read message")).collect()
+    paths
+        .iter()
+        .map(|p| std::fs::read(p).expect("read message"))
+        .collect()
 }
 
 /// A directory whose every query fails with the given error (a backend outage).
@@ -422,10 +468,14 @@ pub struct FailingDirectory {
 
 impl FailingDirectory {
     pub fn unavailable() -> FailingDirectory {
-        FailingDirectory { make_error: || DirectoryError::Unavailable("ldap server down".into()) }
+        FailingDirectory {
+            make_error: || DirectoryError::Unavailable("ldap server down".into()),
+        }
     }
     pub fn invalid() -> FailingDirectory {
-        FailingDirectory { make_error: || DirectoryError::Invalid("users file broken".into()) }
+        FailingDirectory {
+            make_error: || DirectoryError::Invalid("users file broken".into()),
+        }
     }
 }
 
@@ -443,7 +493,11 @@ impl Directory for FailingDirectory {
     fn subaddress_delimiters(&self) -> &str {
         "+"
     }
-    async fn authenticate(&self, _login: &str, _password: &str) -> Result<AuthOutcome, DirectoryError> {
+    async fn authenticate(
+        &self,
+        _login: &str,
+        _password: &str,
+    ) -> Result<AuthOutcome, DirectoryError> {
         Err((self.make_error)())
     }
     fn describe(&self) -> String {

@@ -125,10 +125,7 @@ fn is_corruption(e: &sqlx::Error) -> bool {
     let Some(db) = e.as_database_error() else {
         return false;
     };
-    let code = db
-        .code()
-        .and_then(|c| c.parse::<i32>().ok())
-        .unwrap_or(0);
+    let code = db.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0);
     // SQLITE_CORRUPT (11) and SQLITE_NOTADB (26), with extended codes.
     matches!(code & 0xff, 11 | 26)
 }

@@ -119,11 +119,12 @@ impl Index {
         let mut out = Vec::new();
         let mut appended = Vec::new();
         for m in msgs {
-            let existing = sqlx::query("SELECT * FROM messages WHERE basename = ? AND expunged = 0")
-                .bind(&m.saved.basename)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(e)?;
+            let existing =
+                sqlx::query("SELECT * FROM messages WHERE basename = ? AND expunged = 0")
+                    .bind(&m.saved.basename)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(e)?;
             if let Some(r) = existing {
                 out.push(msg_row(&r));
                 continue;
@@ -215,7 +216,12 @@ impl Index {
                     table
                         .index(k)
                         .and_then(|i| table.name(i))
-                        .or_else(|| row.keywords.iter().find(|r| r.eq_ignore_ascii_case(k)).map(String::as_str))
+                        .or_else(|| {
+                            row.keywords
+                                .iter()
+                                .find(|r| r.eq_ignore_ascii_case(k))
+                                .map(String::as_str)
+                        })
                         .unwrap_or(k)
                         .to_string()
                 })
@@ -319,10 +325,11 @@ impl Index {
             ));
         }
         let stale = meta.uidlist_stale + out.len() as i64;
-        let live_count: i64 = sqlx::query_scalar("SELECT count(*) FROM messages WHERE expunged = 0")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(e)?;
+        let live_count: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM messages WHERE expunged = 0")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(e)?;
         let compact = stale >= COMPACT_AFTER && stale > live_count;
         sqlx::query("UPDATE meta SET highestmodseq = ?, uidlist_stale = ? WHERE id = 1")
             .bind(modseq as i64)

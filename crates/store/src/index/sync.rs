@@ -71,7 +71,6 @@ impl Index {
         for row in &live {
             match scanned.files.remove(&row.basename) {
                 None => {
-                    eprintln!("DEBUG vanished uid={} base={} exists_new={} pid={}", row.uid, row.filename, dir.join(row.subdir.as_str()).join(&row.filename).exists(), std::process::id());
                     modseq += 1;
                     stale += 1;
                     sqlx::query("UPDATE messages SET expunged = 1, modseq = ? WHERE uid = ?")

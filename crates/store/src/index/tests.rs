@@ -110,7 +110,11 @@ async fn garbage_index_is_rebuilt_with_uidlist_uids() {
         "3 V1234 N20 Gabc\n7 :5.M1P1Q1.h,S=1,W=1\n9 :6.M1P1Q1.h\n",
     )
     .unwrap();
-    fs::write(d.join(INDEX_FILE), b"this is not a database, just garbage......").unwrap();
+    fs::write(
+        d.join(INDEX_FILE),
+        b"this is not a database, just garbage......",
+    )
+    .unwrap();
     let mut idx = Index::open(&d, false).await.unwrap();
     let rows = live(&mut idx).await;
     assert_eq!(rows.iter().map(|r| r.uid).collect::<Vec<_>>(), vec![7, 9]);

@@ -136,10 +136,10 @@ pub(crate) fn decode_letters(letters: &str, keywords: &Keywords) -> DecodedFlags
             flags.insert(f);
         } else if c == 'P' {
             kws.insert(FORWARDED_KEYWORD.to_string());
-        } else if c.is_ascii_lowercase() {
-            if let Some(name) = keywords.name((c as u8 - b'a') as usize) {
-                kws.insert(name.to_string());
-            }
+        } else if c.is_ascii_lowercase()
+            && let Some(name) = keywords.name((c as u8 - b'a') as usize)
+        {
+            kws.insert(name.to_string());
         }
     }
     DecodedFlags {
@@ -222,7 +222,10 @@ mod tests {
         let kw = Keywords::from_names(&["$Forwarded", "Work"]);
         let d = decode_letters("FSab", &kw);
         assert_eq!(d.flags, vec![Flag::Seen, Flag::Flagged]);
-        assert_eq!(d.keywords, vec!["$Forwarded".to_string(), "Work".to_string()]);
+        assert_eq!(
+            d.keywords,
+            vec!["$Forwarded".to_string(), "Work".to_string()]
+        );
         let d = decode_letters("PRz", &kw);
         assert_eq!(d.flags, vec![Flag::Answered]);
         assert_eq!(d.keywords, vec!["$Forwarded".to_string()]);

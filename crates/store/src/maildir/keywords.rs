@@ -67,10 +67,9 @@ impl Keywords {
 
     /// The index of `name` (keywords are case-insensitive in IMAP).
     pub(crate) fn index(&self, name: &str) -> Option<usize> {
-        self.slots.iter().position(|s| {
-            s.as_deref()
-                .is_some_and(|n| n.eq_ignore_ascii_case(name))
-        })
+        self.slots
+            .iter()
+            .position(|s| s.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(name)))
     }
 
     /// Give `name` a letter if it has none and one is free. Returns `true`

@@ -62,10 +62,8 @@ pub(crate) fn create_maildir(dir: &Path, is_folder: bool, fsync: bool) -> Result
         if changed || created {
             fsync_dir(dir)?;
         }
-        if created {
-            if let Some(parent) = dir.parent() {
-                fsync_dir(parent)?;
-            }
+        if created && let Some(parent) = dir.parent() {
+            fsync_dir(parent)?;
         }
     }
     Ok(())

@@ -84,7 +84,12 @@ pub(crate) struct MaildirSize {
 /// Parse the header line (`<bytes>S,<count>C`).
 fn parse_limits(header: &str) -> Option<Quota> {
     let mut limits = Quota::default();
-    for part in header.trim().split(',').map(str::trim).filter(|p| !p.is_empty()) {
+    for part in header
+        .trim()
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
         let (num, kind) = part.split_at(part.len() - 1);
         let n: u64 = num.parse().ok()?;
         match kind {
@@ -237,7 +242,9 @@ pub(crate) fn check_many(
     }
     let (bytes, messages) = usage(maildir, limits)?;
     let over_bytes = limits.bytes_limit().is_some_and(|l| bytes + size > l);
-    let over_count = limits.messages_limit().is_some_and(|l| messages + count > l);
+    let over_count = limits
+        .messages_limit()
+        .is_some_and(|l| messages + count > l);
     if over_bytes || over_count {
         return Err(StoreError::QuotaExceeded {
             used_bytes: bytes,
@@ -351,8 +358,10 @@ mod tests {
             messages: Some(10),
         };
         assert_eq!(usage(md, &q2).unwrap(), (105, 2));
-        assert!(fs::read_to_string(md.join(MAILDIRSIZE))
-            .unwrap()
-            .starts_with("2000S,10C\n"));
+        assert!(
+            fs::read_to_string(md.join(MAILDIRSIZE))
+                .unwrap()
+                .starts_with("2000S,10C\n")
+        );
     }
 }

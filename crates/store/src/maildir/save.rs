@@ -121,10 +121,10 @@ pub(crate) fn vsize_of_file(path: &Path) -> Result<(u64, u64), StoreError> {
 }
 
 fn unlink_quietly(path: &Path) {
-    if let Err(e) = fs::remove_file(path) {
-        if e.kind() != std::io::ErrorKind::NotFound {
-            tracing::warn!(path = %path.display(), error = %e, "cannot remove file");
-        }
+    if let Err(e) = fs::remove_file(path)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(path = %path.display(), error = %e, "cannot remove file");
     }
 }
 
@@ -207,11 +207,11 @@ pub(crate) fn save(req: SaveRequest) -> Result<Saved, StoreError> {
         unlink_quietly(&tmp);
         return Err(StoreError::io(&path, e));
     }
-    if req.fsync {
-        if let Err(e) = fsync_dir(&dest_dir) {
-            unlink_quietly(&path);
-            return Err(e);
-        }
+    if req.fsync
+        && let Err(e) = fsync_dir(&dest_dir)
+    {
+        unlink_quietly(&path);
+        return Err(e);
     }
     Ok(Saved {
         basename,
@@ -243,11 +243,9 @@ pub(crate) fn link_or_copy(
     let path = dir.join(&fname);
     match fs::hard_link(src, &path) {
         Ok(()) => {
-            if fsync {
-                if let Err(e) = fsync_dir(&dir) {
-                    unlink_quietly(&path);
-                    return Err(e);
-                }
+            if fsync && let Err(e) = fsync_dir(&dir) {
+                unlink_quietly(&path);
+                return Err(e);
             }
             let mtime = fs::metadata(&path)
                 .and_then(|m| m.modified())

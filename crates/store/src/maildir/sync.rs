@@ -91,7 +91,10 @@ pub(crate) fn scan(dir: &Path) -> Result<Scan, StoreError> {
 /// Size, CRLF size and mtime (seconds) of a scanned file. Sizes come from
 /// `S=`/`W=` when the name has them, else from the file itself. `None` when
 /// the file vanished meanwhile.
-pub(crate) fn file_info(dir: &Path, f: &ScannedFile) -> Result<Option<(u64, u64, i64)>, StoreError> {
+pub(crate) fn file_info(
+    dir: &Path,
+    f: &ScannedFile,
+) -> Result<Option<(u64, u64, i64)>, StoreError> {
     let path = dir.join(f.subdir.as_str()).join(&f.filename);
     let meta = match fs::metadata(&path) {
         Ok(m) => m,
