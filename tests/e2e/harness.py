@@ -63,6 +63,12 @@ class Stack:
         self.lmtp_port = free_port()
         self.admin_port = free_port()
         self.lmtp_socket = os.path.join(workdir, "lmtp.sock")
+        self.smtp_port = free_port()
+        self.relay_port = free_port()
+        self.mta_admin_port = free_port()
+        self.queue = os.path.join(workdir, "queue")
+        # A DNS "server" that refuses at once (nothing listens): checks end in temperror fast.
+        self.dns_port = free_port()
         self.procs = {}
         self.logs = {}
         sections = {
@@ -78,6 +84,17 @@ class Stack:
                 "timeout": "30s",
                 "shutdown_grace": "10s",
             },
+            "smtp_mta": {
+                "listen": [f"127.0.0.1:{self.smtp_port}"],
+                "relay_listen": [f"127.0.0.1:{self.relay_port}"],
+                "admin_listen": f"127.0.0.1:{self.mta_admin_port}",
+                "lmtp_address": f"unix:{self.lmtp_socket}",
+                "dns_resolver": f"127.0.0.1:{self.dns_port}",
+                "dns_timeout": "2s",
+                "timeout": "30s",
+                "shutdown_grace": "10s",
+            },
+            "queue": {"dir": self.queue, "min_backoff": "1s", "max_backoff": "2s"},
         }
         for section, values in (extra or {}).items():
             sections.setdefault(section, {}).update(values)
@@ -107,6 +124,8 @@ class Stack:
     def start(self, name="lmtp-mda", wait=True, env=None):
         log = open(os.path.join(self.dir, f"{name}.log"), "ab")
         self.logs[name] = log
+        if name == "smtp-mta" and not os.path.exists(os.path.join(self.dir, "tls", "cert.pem")):
+            self.make_certificate()
         p = subprocess.Popen([binary(name), "--config", self.config, "--log-format", "text"],
                              stdout=log, stderr=log, env={**os.environ, "MAILSTACK_LOG": "debug", **(env or {})})
         self.procs[name] = p
@@ -114,13 +133,17 @@ class Stack:
             self.wait_ready(name)
         return p
 
+    def admin_url(self, name="lmtp-mda"):
+        port = self.mta_admin_port if name == "smtp-mta" else self.admin_port
+        return f"http://127.0.0.1:{port}"
+
     def wait_ready(self, name="lmtp-mda"):
         p = self.procs[name]
 
         def ready():
             if p.poll() is not None:
                 raise AssertionError(f"{name} exited with {p.returncode}:\n{self.log(name)}")
-            return http_get(f"http://127.0.0.1:{self.admin_port}/readyz")[0] == 200
+            return http_get(self.admin_url(name) + "/readyz")[0] == 200
         wait_for(ready, what=f"{name} /readyz")
 
     def log(self, name="lmtp-mda"):
@@ -140,6 +163,14 @@ class Stack:
             self.stop(name, signal.SIGKILL)
         for log in self.logs.values():
             log.close()
+
+    def make_certificate(self):
+        """A self-signed certificate for the test's TLS listeners (openssl from Debian)."""
+        tls = os.path.join(self.dir, "tls")
+        os.makedirs(tls, exist_ok=True)
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-subj", "/CN=mx.test", "-keyout", os.path.join(tls, "key.pem"),
+                        "-out", os.path.join(tls, "cert.pem")], check=True, capture_output=True)
 
     # --- the store -----------------------------------------------------------------------------
     def maildir(self, address, folder=""):

@@ -16,14 +16,19 @@
 // Lets `config_section!` name this crate the same way inside it and outside.
 extern crate self as mailstack_config;
 
+mod cidr;
 pub(crate) mod declare;
 mod load;
 mod sections;
 mod units;
 
+pub use cidr::Cidr;
 pub use declare::{KeyDoc, Section};
 pub use load::{ConfigError, ENV_PREFIX, Origin, Problem, Problems, load, load_str};
-pub use sections::{DirectoryConfig, LmtpMdaConfig, ServerConfig, StoreConfig, TlsConfig};
+pub use sections::{
+    DirectoryConfig, LmtpMdaConfig, QueueConfig, ServerConfig, SmtpMtaConfig, StoreConfig,
+    TlsConfig,
+};
 pub use units::{ByteSize, DurationSpec};
 
 /// Helpers the [`config_section!`] macro expands to. Not for direct use.
@@ -50,6 +55,10 @@ pub struct Config {
     pub store: StoreConfig,
     /// `[lmtp_mda]`
     pub lmtp_mda: LmtpMdaConfig,
+    /// `[smtp_mta]`
+    pub smtp_mta: SmtpMtaConfig,
+    /// `[queue]`
+    pub queue: QueueConfig,
 }
 
 /// Every section's name, doc and keys, in file order.
@@ -63,6 +72,8 @@ pub fn sections() -> Vec<(&'static str, String, Vec<KeyDoc>)> {
         one::<DirectoryConfig>(),
         one::<StoreConfig>(),
         one::<LmtpMdaConfig>(),
+        one::<SmtpMtaConfig>(),
+        one::<QueueConfig>(),
     ]
 }
 
@@ -82,6 +93,8 @@ impl Config {
         self.directory.validate(p);
         self.store.validate(p);
         self.lmtp_mda.validate(p);
+        self.smtp_mta.validate(p);
+        self.queue.validate(p);
     }
 
     /// The host name to announce: `server.hostname`, or the machine's host name.

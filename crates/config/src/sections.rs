@@ -184,3 +184,179 @@ impl LmtpMdaConfig {
         );
     }
 }
+
+config_section! {
+    /// smtp-mta: the MX. Inbound SMTP for the local domains on `listen`, an internal relay
+    /// listener for submission and trusted hosts, and the durable queue in front of lmtp-mda.
+    pub struct SmtpMtaConfig("smtp_mta") {
+        /// Public SMTP listeners (port 25).
+        pub listen: Vec<String> = vec!["[::]:25".into()],
+        /// Internal relay listeners: no recipient-domain restriction for clients from
+        /// `relay_networks` (submission hands mail in here). Keep them off the public network.
+        pub relay_listen: Vec<String> = vec!["127.0.0.1:10025".into()],
+        /// Client networks allowed on the relay listener (CIDR). Others are refused at connect.
+        pub relay_networks: Vec<String> = vec!["127.0.0.0/8".into(), "::1/128".into()],
+        /// Admin HTTP listener (`/healthz`, `/readyz`, `/metrics`).
+        pub admin_listen: String = "127.0.0.1:9025".into(),
+        /// Where local mail is delivered: lmtp-mda's address, `host:port` or `unix:/path`.
+        pub lmtp_address: String = "127.0.0.1:24".into(),
+        /// Offer STARTTLS (with the `[tls]` certificate). Mail is still accepted without TLS,
+        /// as on any public MX.
+        pub starttls: bool = true,
+        /// Largest message accepted (1K–2G); announced with SIZE.
+        pub max_message_size: ByteSize = ByteSize::mib(25),
+        /// Recipients per message (1–10000); more get `452 4.5.3`.
+        pub max_recipients: usize = 100,
+        /// Longest command line in bytes, CRLF included (512–65536).
+        pub max_line_length: usize = 2048,
+        /// Errors (4xx/5xx replies) before the session is closed with `421` (1–1000).
+        pub max_errors: usize = 20,
+        /// Commands that do not move a transaction forward (NOOP, RSET, VRFY, HELP, EHLO...)
+        /// allowed per session (1–10000), like Postfix's `smtpd_junk_command_limit`.
+        pub max_junk_commands: usize = 100,
+        /// More `Received:` headers than this means a mail loop: refused with `554 5.4.6`.
+        pub max_received_headers: usize = 50,
+        /// Bare CR or LF in message data: `reject` (554 5.5.2) or `normalize` (to CRLF). Only
+        /// `<CRLF>.<CRLF>` ever ends the data.
+        pub bare_newlines: String = "reject".into(),
+        /// Idle time allowed while waiting for a command.
+        pub timeout: DurationSpec = DurationSpec::secs(300),
+        /// Idle time allowed between two pieces of message data.
+        pub data_timeout: DurationSpec = DurationSpec::secs(600),
+        /// Concurrent connections in total.
+        pub max_connections: usize = 500,
+        /// Concurrent connections from one IP address (`0` = no limit).
+        pub max_connections_per_ip: usize = 20,
+        /// On SIGTERM, how long transactions in progress may take to finish.
+        pub shutdown_grace: DurationSpec = DurationSpec::secs(30),
+        /// Check SPF, DKIM, DMARC and ARC and add an `Authentication-Results:` header.
+        pub verify: bool = true,
+        /// DNS server for those checks (`ip:port`); empty means the system resolver.
+        pub dns_resolver: String = String::new(),
+        /// Time allowed for the DNS queries of one message's checks.
+        pub dns_timeout: DurationSpec = DurationSpec::secs(10),
+        /// Refuse (`550 5.7.1`) mail whose DMARC policy is `reject` and which fails DMARC.
+        pub reject_dmarc_reject: bool = false,
+        /// Refuse (`550 5.7.1`) mail whose SPF result is `fail` (`-all`).
+        pub reject_spf_fail: bool = false,
+    }
+}
+
+config_section! {
+    /// The durable queue of smtp-mta: spool directory and retry schedule.
+    pub struct QueueConfig("queue") {
+        /// Spool directory (messages, envelopes). smtp-mta owns it; `mailctl queue` works on it.
+        pub dir: String = "/var/lib/mailstack/queue".into(),
+        /// fsync spool files before acknowledging (`250`). Off only for throwaway test data.
+        pub fsync: bool = true,
+        /// First retry after a temporary failure; each further retry waits twice as long.
+        pub min_backoff: DurationSpec = DurationSpec::secs(300),
+        /// Longest wait between two attempts.
+        pub max_backoff: DurationSpec = DurationSpec::secs(3600),
+        /// After this long in the queue a message is returned to its sender (bounce).
+        pub max_lifetime: DurationSpec = DurationSpec::secs(5 * 86400),
+        /// Tell the sender once that a message is delayed after this long; `0` turns it off.
+        pub warn_after: DurationSpec = DurationSpec::secs(4 * 3600),
+        /// Deliveries in progress at once (1–1000).
+        pub max_concurrent_deliveries: usize = 20,
+    }
+}
+
+impl SmtpMtaConfig {
+    pub(crate) fn validate(&self, p: &mut Problems) {
+        if self.listen.is_empty() && self.relay_listen.is_empty() {
+            p.add(
+                "smtp_mta.listen",
+                "smtp-mta needs `listen` or `relay_listen`",
+            );
+        }
+        for l in &self.listen {
+            p.listen_addr("smtp_mta.listen", l);
+        }
+        for l in &self.relay_listen {
+            p.listen_addr("smtp_mta.relay_listen", l);
+        }
+        for n in &self.relay_networks {
+            if crate::Cidr::parse(n).is_none() {
+                p.add(
+                    "smtp_mta.relay_networks",
+                    format!("{n:?} is not a network (e.g. \"10.0.0.0/8\", \"::1/128\")"),
+                );
+            }
+        }
+        p.listen_addr("smtp_mta.admin_listen", &self.admin_listen);
+        p.listen_addr("smtp_mta.lmtp_address", &self.lmtp_address);
+        p.range(
+            "smtp_mta.max_message_size",
+            self.max_message_size.0,
+            1 << 10,
+            2 << 30,
+        );
+        p.range("smtp_mta.max_recipients", self.max_recipients, 1, 10_000);
+        p.range("smtp_mta.max_line_length", self.max_line_length, 512, 65536);
+        p.range("smtp_mta.max_errors", self.max_errors, 1, 1000);
+        p.range(
+            "smtp_mta.max_junk_commands",
+            self.max_junk_commands,
+            1,
+            10_000,
+        );
+        p.range(
+            "smtp_mta.max_received_headers",
+            self.max_received_headers,
+            5,
+            500,
+        );
+        p.one_of(
+            "smtp_mta.bare_newlines",
+            &self.bare_newlines,
+            &["reject", "normalize"],
+        );
+        p.range("smtp_mta.timeout", self.timeout.0.as_secs(), 1, 3600);
+        p.range(
+            "smtp_mta.data_timeout",
+            self.data_timeout.0.as_secs(),
+            1,
+            3600,
+        );
+        p.range("smtp_mta.max_connections", self.max_connections, 1, 100_000);
+        if !self.dns_resolver.is_empty()
+            && self.dns_resolver.parse::<std::net::SocketAddr>().is_err()
+        {
+            p.add(
+                "smtp_mta.dns_resolver",
+                format!("{:?} is not ip:port", self.dns_resolver),
+            );
+        }
+        p.range(
+            "smtp_mta.dns_timeout",
+            self.dns_timeout.0.as_millis() as u64,
+            100,
+            60_000,
+        );
+    }
+}
+
+impl QueueConfig {
+    pub(crate) fn validate(&self, p: &mut Problems) {
+        p.non_empty("queue.dir", &self.dir);
+        if self.min_backoff.0.is_zero() {
+            p.add("queue.min_backoff", "must be more than 0");
+        }
+        if self.max_backoff < self.min_backoff {
+            p.add(
+                "queue.max_backoff",
+                "must not be less than queue.min_backoff",
+            );
+        }
+        if self.max_lifetime.0.is_zero() {
+            p.add("queue.max_lifetime", "must be more than 0");
+        }
+        p.range(
+            "queue.max_concurrent_deliveries",
+            self.max_concurrent_deliveries,
+            1,
+            1000,
+        );
+    }
+}

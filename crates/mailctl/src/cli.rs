@@ -69,6 +69,40 @@ pub(crate) enum Command {
         #[command(subcommand)]
         action: MailboxAction,
     },
+    /// smtp-mta's queue (like `postqueue -p`, `postsuper -h/-H/-d`, `postqueue -f`); works on
+    /// the spool while smtp-mta runs.
+    Queue {
+        #[command(subcommand)]
+        action: QueueAction,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum QueueAction {
+    /// Every queued message: id, size, arrival, sender, pending recipients and last reply.
+    List,
+    /// One message: its envelope and content.
+    Show {
+        /// Queue id.
+        id: String,
+    },
+    /// Deliver everything now (deferred messages become due).
+    Flush,
+    /// Keep a message in the queue without delivering it.
+    Hold {
+        /// Queue id.
+        id: String,
+    },
+    /// Let a held message be delivered again.
+    Release {
+        /// Queue id.
+        id: String,
+    },
+    /// Remove a message from the queue without delivering it or notifying the sender.
+    Delete {
+        /// Queue id.
+        id: String,
+    },
 }
 
 #[derive(clap::Args)]

@@ -7,6 +7,7 @@
 //!     mailctl config check|defaults|reference
 //!     mailctl user add|del|passwd|list      mailctl alias add|del|list      mailctl group add|del|list
 //!     mailctl auth test LOGIN         mailctl mailbox status|messages ADDRESS
+//!     mailctl queue list|show ID|flush|hold ID|release ID|delete ID
 //!
 //! DESCRIPTION
 //!     Edits the static users file safely (lock, validate, atomic rename), checks the config,
@@ -17,7 +18,8 @@
 //!     nothing, except under `mailctl up`: the dev ports (LMTP 2424, admin 9024).
 //!
 //! TALKS TO
-//!     the config file, the users file (`[directory] users_file`), the store (`[store] root`).
+//!     the config file, the users file (`[directory] users_file`), the store (`[store] root`),
+//!     smtp-mta's spool (`[queue] dir`).
 //!
 //! SECURITY
 //!     Run as the user owning the users file and the store. Writes the users file with mode 0600.
@@ -31,6 +33,7 @@
 mod cli;
 mod config_cmd;
 mod mailbox_cmd;
+mod queue_cmd;
 mod up;
 mod users_cmd;
 
@@ -47,6 +50,7 @@ fn main() -> std::process::ExitCode {
         cli::Command::Group { action } => users_cmd::group(&config, action),
         cli::Command::Auth { action } => users_cmd::auth(&config, action),
         cli::Command::Mailbox { action } => mailbox_cmd::run(&config, action),
+        cli::Command::Queue { action } => queue_cmd::run(&config, action),
     };
     match result {
         Ok(code) => code,

@@ -84,6 +84,7 @@ fn print_banner(config: &Config, path: &Path) {
     println!("  users      {}", config.directory.users_file);
     println!();
     println!("Add a user:   mailctl user add alice@example.com");
-    println!("Deliver:      swaks --protocol LMTP --server 127.0.0.1:2424 --to alice@example.com");
+    println!("Send a mail:  swaks --server 127.0.0.1:2525 --to alice@example.com");
+    println!("Queue:        mailctl queue list");
     println!("Stop:         Ctrl-C");
 }

@@ -23,11 +23,14 @@
 #![deny(missing_docs, unreachable_pub)]
 #![forbid(unsafe_code)]
 
+pub mod client;
 pub mod data;
 pub mod headers;
+pub mod inbound;
 pub mod lines;
 pub mod lmtp;
 pub mod reply;
 pub mod service;
 pub mod session;
 pub mod spool;
+pub mod verify;

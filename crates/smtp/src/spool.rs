@@ -67,3 +67,18 @@ impl Spool {
         }
     }
 }
+
+impl Spool {
+    /// The whole message in memory (it is at most the session's size limit).
+    pub fn read_all(&self) -> std::io::Result<Vec<u8>> {
+        match &self.file {
+            None => Ok(self.memory.clone()),
+            Some(f) => {
+                use std::os::unix::fs::FileExt;
+                let mut buf = vec![0; self.size as usize];
+                f.read_exact_at(&mut buf, 0)?;
+                Ok(buf)
+            }
+        }
+    }
+}

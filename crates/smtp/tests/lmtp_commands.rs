@@ -19,9 +19,9 @@ async fn greeting_and_lhlo_capabilities() {
         [
             format!("250-{HOST}").as_str(),
             "250-PIPELINING",
+            "250-SIZE 10000",
             "250-8BITMIME",
-            "250-ENHANCEDSTATUSCODES",
-            "250 SIZE 10000",
+            "250 ENHANCEDSTATUSCODES",
         ]
     );
 }

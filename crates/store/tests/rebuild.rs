@@ -148,3 +148,65 @@ async fn without_uidlist_uids_follow_file_names() {
     assert_eq!(h[&'V'], v.to_string());
     assert_eq!(recs.len(), 4);
 }
+
+/// A writer killed between its index commit and its uidlist append leaves dovecot-uidlist
+/// without its message; the next write repairs the uidlist, so a later rebuild still gives
+/// every message the UID the index gave it (clients keep their caches).
+#[tokio::test]
+async fn uidlist_missing_a_committed_message_is_repaired() {
+    let (_dir, store) = store(false);
+    let user = store.user("example.com", "alice").unwrap();
+    for i in 0..3 {
+        user.deliver(
+            "INBOX",
+            b"",
+            MessageSource::Bytes(&message(i)),
+            &[],
+            &Quota::UNLIMITED,
+        )
+        .await
+        .unwrap();
+    }
+    let maildir = user.maildir_path();
+    let uidlist = maildir.join("dovecot-uidlist");
+    // Lose the last record, as a crash right after the index commit would.
+    let text = fs::read_to_string(&uidlist).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    let lost = lines.pop().unwrap().to_string();
+    fs::write(&uidlist, lines.join("\n") + "\n").unwrap();
+    // A stale lock of a dead process must not block the next writer.
+    fs::write(
+        maildir.join("dovecot-uidlist.lock"),
+        format!(
+            "{}:{}",
+            i32::MAX,
+            fs::read_to_string("/proc/sys/kernel/hostname")
+                .unwrap()
+                .trim()
+        ),
+    )
+    .unwrap();
+    user.deliver(
+        "INBOX",
+        b"",
+        MessageSource::Bytes(&message(3)),
+        &[],
+        &Quota::UNLIMITED,
+    )
+    .await
+    .unwrap();
+    assert!(
+        fs::read_to_string(&uidlist).unwrap().contains(&lost),
+        "uidlist not repaired"
+    );
+    let before = reopened_state(&user).await;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = fs::remove_file(maildir.join(format!("{INDEX_FILE_NAME}{suffix}")));
+    }
+    let after = reopened_state(&user).await;
+    assert_eq!(before.2, after.2);
+    assert_eq!(
+        after.2.iter().map(|m| m.0).collect::<Vec<_>>(),
+        [1, 2, 3, 4]
+    );
+}

@@ -45,7 +45,9 @@ pub fn config() -> SessionConfig {
         max_line_length: 512,
         bare_newlines: BareNewlines::Reject,
         timeout: Duration::from_secs(30),
+        data_timeout: Duration::from_secs(30),
         max_errors: 20,
+        ..SessionConfig::new(Mode::Lmtp, HOST)
     }
 }
 

@@ -14,7 +14,7 @@ use crate::maildir::filename::{cur_name, encode_letters};
 use crate::maildir::keywords::Keywords;
 use crate::maildir::save::{Saved, Subdir};
 use crate::maildir::sync::find_basename;
-use crate::maildir::uidlist::{self, UIDLIST_FILE, UidList};
+use crate::maildir::uidlist::{self, UidList};
 
 /// Compact `dovecot-uidlist` after this many expunges (see sync).
 const COMPACT_AFTER: i64 = 100;
@@ -112,9 +112,29 @@ impl Index {
         let path = self.path.clone();
         let fsync = self.fsync;
         let e = |e: sqlx::Error| StoreError::index(&path, e);
+        let d = dir.clone();
+        let lock = blocking(move || uidlist::lock(&d)).await?;
         let mut tx = self.begin().await?;
         let meta = read_meta(&mut tx).await.map_err(e)?;
         let (mut uidnext, mut modseq) = (meta.uidnext, meta.highest_modseq);
+        // No UID recorded in dovecot-uidlist (by Dovecot, say) is handed out again.
+        let d = dir.clone();
+        let last = blocking(move || uidlist::last_uid(&d)).await?;
+        if let Some(last) = last {
+            uidnext = uidnext.max(last.saturating_add(1));
+        }
+        // A uidlist without the index's newest message (a writer died between its commit and
+        // its uidlist update) is rewritten whole below rather than appended to.
+        let max_live: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(uid) FROM messages WHERE expunged = 0")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(e)?;
+        let incomplete = match (last, max_live) {
+            (None, _) => true,
+            (Some(l), Some(m)) => i64::from(l) < m,
+            (Some(_), None) => false,
+        };
         let now = now_secs();
         let mut out = Vec::new();
         let mut appended = Vec::new();
@@ -155,31 +175,36 @@ impl Index {
             .execute(&mut *tx)
             .await
             .map_err(e)?;
-        if !appended.is_empty() {
-            let full = if dir.join(UIDLIST_FILE).exists() {
-                None
-            } else {
-                Some(live_rows(&mut tx).await.map_err(e)?)
+        tx.commit().await.map_err(e)?;
+        if appended.is_empty() {
+            return Ok(out);
+        }
+        let header = UidList {
+            uidvalidity: meta.uidvalidity,
+            next_uid: uidnext,
+            guid: Some(meta.guid.clone()),
+            entries: Vec::new(),
+        };
+        let written = if incomplete {
+            let rows = live_rows(&mut self.conn).await.map_err(e)?;
+            let list = UidList {
+                entries: rows.into_iter().map(|r| (r.uid, r.basename)).collect(),
+                ..header
             };
-            let header = UidList {
-                uidvalidity: meta.uidvalidity,
-                next_uid: uidnext,
-                guid: Some(meta.guid.clone()),
-                entries: Vec::new(),
-            };
+            blocking(move || uidlist::rewrite(lock, &dir, &list, fsync)).await
+        } else {
             let records = appended.clone();
             blocking(move || {
-                uidlist::append(&dir, &records, fsync, move || {
-                    let entries = match full {
-                        Some(rows) => rows.into_iter().map(|r| (r.uid, r.basename)).collect(),
-                        None => appended,
-                    };
-                    UidList { entries, ..header }
+                uidlist::append(lock, &dir, &records, fsync, move || UidList {
+                    entries: appended,
+                    ..header
                 })
             })
-            .await?;
+            .await
+        };
+        if let Err(err) = written {
+            tracing::warn!(error = %err, "cannot update dovecot-uidlist; it is repaired at the next write");
         }
-        tx.commit().await.map_err(e)?;
         Ok(out)
     }
 
@@ -284,6 +309,8 @@ impl Index {
         let path = self.path.clone();
         let fsync = self.fsync;
         let e = |e: sqlx::Error| StoreError::index(&path, e);
+        let d = dir.clone();
+        let lock = blocking(move || uidlist::lock(&d)).await?;
         let mut tx = self.begin().await?;
         let meta = read_meta(&mut tx).await.map_err(e)?;
         let mut rows = Vec::new();
@@ -345,9 +372,12 @@ impl Index {
                 guid: Some(meta.guid.clone()),
                 entries: live.into_iter().map(|r| (r.uid, r.basename)).collect(),
             };
-            blocking(move || uidlist::rewrite(&dir, &list, fsync)).await?;
+            tx.commit().await.map_err(e)?;
+            blocking(move || uidlist::rewrite(lock, &dir, &list, fsync)).await?;
+            return Ok(out);
         }
         tx.commit().await.map_err(e)?;
+        drop(lock);
         Ok(out)
     }
 }

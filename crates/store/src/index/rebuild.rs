@@ -108,6 +108,9 @@ pub(super) async fn initialize(idx: &mut Index) -> Result<(), StoreError> {
     let path = idx.path.clone();
     let fsync = idx.fsync;
     let e = |e: sqlx::Error| StoreError::index(&path, e);
+    // Same order as every writer: the uidlist lock, then the SQLite transaction.
+    let d = dir.clone();
+    let lock = blocking(move || uidlist::lock(&d)).await?;
     let mut tx = idx.conn.begin_with("BEGIN IMMEDIATE").await.map_err(e)?;
     let version: i64 = sqlx::query_scalar("PRAGMA user_version")
         .fetch_one(&mut *tx)
@@ -168,8 +171,8 @@ pub(super) async fn initialize(idx: &mut Index) -> Result<(), StoreError> {
             .map(|r| (r.uid, r.basename.clone()))
             .collect(),
     };
-    blocking(move || uidlist::rewrite(&dir, &list, fsync)).await?;
     tx.commit().await.map_err(e)?;
+    blocking(move || uidlist::rewrite(lock, &dir, &list, fsync)).await?;
     tracing::info!(
         index = %path.display(),
         messages = built.rows.len(),

@@ -48,17 +48,20 @@ impl Index {
         let mtimes = blocking(move || dir_mtimes(&d)).await?;
         let meta = self.meta().await?;
         if meta.new_mtime != 0 && (meta.new_mtime, meta.cur_mtime) == mtimes {
-            return Ok(());
+            return self.heal_uidlist().await;
         }
         let path = self.path.clone();
         let fsync = self.fsync;
         let e = |e: sqlx::Error| StoreError::index(&path, e);
+        let d = dir.clone();
+        let lock = blocking(move || uidlist::lock(&d)).await?;
         let mut tx = self.begin().await?;
         let meta = read_meta(&mut tx).await.map_err(e)?;
         let d = dir.clone();
         let mtimes = blocking(move || dir_mtimes(&d)).await?;
         if meta.new_mtime != 0 && (meta.new_mtime, meta.cur_mtime) == mtimes {
             tx.commit().await.map_err(e)?;
+            drop(lock);
             return Ok(());
         }
         let d = dir.clone();
@@ -125,13 +128,34 @@ impl Index {
         })
         .await?;
         let mut uidnext = meta.uidnext;
+        // dovecot-uidlist may know UIDs the index does not: a writer died between appending
+        // to it and committing the index, or Dovecot delivered here. Those files keep the UID
+        // the uidlist gave them, and no UID recorded there is handed out again.
+        let mut adopt: HashMap<String, u32> = HashMap::new();
+        let d = dir.clone();
+        if let Some(last) = blocking(move || uidlist::last_uid(&d)).await?
+            && last >= uidnext
+        {
+            let d = dir.clone();
+            if let Some(list) = blocking(move || UidList::load(&d)).await? {
+                for (uid, name) in list.entries {
+                    if uid >= meta.uidnext && !remaining.contains_key(&uid) {
+                        adopt.entry(name).or_insert(uid);
+                    }
+                }
+            }
+            uidnext = last.saturating_add(1);
+        }
+        let prior_max = remaining.keys().max().copied();
         let now = now_secs();
         let mut appended = Vec::new();
         for nf in new_files {
+            let adopted = adopt.remove(&nf.file.parsed.basename);
+            let uid = adopted.unwrap_or(uidnext);
             let decoded = decode_letters(&nf.file.parsed.letters, &keywords);
             modseq += 1;
             let row = MsgRow {
-                uid: uidnext,
+                uid,
                 basename: nf.file.parsed.basename.clone(),
                 filename: nf.file.filename.clone(),
                 subdir: nf.file.subdir,
@@ -145,9 +169,11 @@ impl Index {
                 expunged: false,
             };
             insert_row(&mut tx, &row).await.map_err(e)?;
-            appended.push((uidnext, row.basename.clone()));
-            remaining.insert(uidnext, row.basename);
-            uidnext += 1;
+            if adopted.is_none() {
+                appended.push((uid, row.basename.clone()));
+                uidnext += 1;
+            }
+            remaining.insert(uid, row.basename);
         }
         let (new_mtime, cur_mtime) = clean_mtimes(mtimes);
         let compact = stale >= COMPACT_AFTER && stale as usize > remaining.len();
@@ -171,12 +197,63 @@ impl Index {
             guid: Some(meta.guid.clone()),
             entries,
         };
-        if compact {
-            blocking(move || uidlist::rewrite(&dir, &list, fsync)).await?;
-        } else if !appended.is_empty() {
-            blocking(move || uidlist::append(&dir, &appended, fsync, || list)).await?;
-        }
+        // The index commits first; dovecot-uidlist follows. A crash in between leaves the
+        // uidlist behind, which `heal_uidlist` repairs; it never holds a UID the index lacks.
         tx.commit().await.map_err(e)?;
+        let d = dir.clone();
+        let last = blocking(move || uidlist::last_uid(&d)).await?;
+        // A uidlist that lacks a message the index had before this sync (a writer died between
+        // its index commit and its uidlist update), or that does not exist, is written whole.
+        let incomplete = match prior_max {
+            Some(m) => last.is_none_or(|l| l < m),
+            None => last.is_none() && !list.entries.is_empty(),
+        };
+        let written = if compact || incomplete {
+            blocking(move || uidlist::rewrite(lock, &dir, &list, fsync)).await
+        } else if !appended.is_empty() {
+            blocking(move || uidlist::append(lock, &dir, &appended, fsync, || list)).await
+        } else {
+            drop(lock);
+            Ok(())
+        };
+        if let Err(err) = written {
+            tracing::warn!(error = %err, "cannot update dovecot-uidlist; it is repaired at the next sync");
+        }
         Ok(())
+    }
+
+    /// Rewrite `dovecot-uidlist` from the index when it lacks UIDs the index has (a process
+    /// died between committing the index and appending to the uidlist). Cheap when it does
+    /// not: one read of the uidlist's last 8 KiB and one indexed query.
+    pub(crate) async fn heal_uidlist(&mut self) -> Result<(), StoreError> {
+        let dir = self.dir.clone();
+        let path = self.path.clone();
+        let fsync = self.fsync;
+        let e = |e: sqlx::Error| StoreError::index(&path, e);
+        let d = dir.clone();
+        let last = blocking(move || uidlist::last_uid(&d)).await?;
+        let max_live: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(uid) FROM messages WHERE expunged = 0")
+                .fetch_one(&mut self.conn)
+                .await
+                .map_err(e)?;
+        let Some(max_live) = max_live.and_then(|m| u32::try_from(m).ok()) else {
+            return Ok(());
+        };
+        if last.is_some_and(|l| l >= max_live) {
+            return Ok(());
+        }
+        let d = dir.clone();
+        let lock = blocking(move || uidlist::lock(&d)).await?;
+        let meta = read_meta(&mut self.conn).await.map_err(e)?;
+        let rows = live_rows(&mut self.conn).await.map_err(e)?;
+        let list = UidList {
+            uidvalidity: meta.uidvalidity,
+            next_uid: meta.uidnext,
+            guid: Some(meta.guid.clone()),
+            entries: rows.into_iter().map(|r| (r.uid, r.basename)).collect(),
+        };
+        tracing::warn!(dir = %dir.display(), "dovecot-uidlist lags behind the index: rewriting it");
+        blocking(move || uidlist::rewrite(lock, &dir, &list, fsync)).await
     }
 }

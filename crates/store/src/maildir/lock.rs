@@ -1,5 +1,7 @@
 //! Dovecot-compatible dot-lock files (`dovecot-uidlist.lock`): created with
-//! `O_EXCL`, considered stale after two minutes, removed on drop.
+//! `O_EXCL`, holding `<pid>:<host>` of their owner; considered stale when that process no
+//! longer exists on this host (a crash or `kill -9` must not block deliveries), or after two
+//! minutes otherwise (an owner on another host or in another container); removed on drop.
 
 use std::fs;
 use std::io::{self, Write};
@@ -8,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::error::{IoContext, StoreError};
+use crate::maildir::filename::hostname;
 
 /// Age after which somebody else's lock file is considered stale.
 const STALE_AFTER: Duration = Duration::from_secs(120);
@@ -34,7 +37,9 @@ impl DotLock {
                 .mode(0o600)
                 .open(path)
             {
-                Ok(file) => {
+                Ok(mut file) => {
+                    // Who holds it, for the stale check of the others.
+                    let _ = write!(file, "{}:{}", std::process::id(), hostname());
                     return Ok(DotLock {
                         path: path.to_path_buf(),
                         file: Some(file),
@@ -67,6 +72,9 @@ impl DotLock {
         fsync: bool,
     ) -> Result<(), StoreError> {
         let mut file = self.file.take().expect("lock file is open until commit");
+        // Replace the owner line with the content.
+        file.set_len(0).at(&self.path)?;
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(0)).at(&self.path)?;
         file.write_all(content).at(&self.path)?;
         if fsync {
             file.sync_all().at(&self.path)?;
@@ -80,6 +88,9 @@ impl DotLock {
 }
 
 fn is_stale(path: &Path) -> bool {
+    if owner_is_gone(path) {
+        return true;
+    }
     match fs::metadata(path).and_then(|m| m.modified()) {
         Ok(mtime) => SystemTime::now()
             .duration_since(mtime)
@@ -87,6 +98,20 @@ fn is_stale(path: &Path) -> bool {
         // Vanished meanwhile: retry immediately.
         Err(_) => true,
     }
+}
+
+/// The lock names a process on this host that does not exist any more.
+fn owner_is_gone(path: &Path) -> bool {
+    let Ok(content) = fs::read_to_string(path) else {
+        return false;
+    };
+    let Some((pid, host)) = content.trim().split_once(':') else {
+        return false;
+    };
+    let Ok(pid) = pid.parse::<u32>() else {
+        return false;
+    };
+    host == hostname() && pid != 0 && !Path::new(&format!("/proc/{pid}")).exists()
 }
 
 impl Drop for DotLock {
@@ -100,6 +125,26 @@ impl Drop for DotLock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lock_of_a_dead_process_is_broken_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.lock");
+        // pid 0x7fffffff cannot exist; same host: stale immediately, however young.
+        fs::write(&path, format!("{}:{}", i32::MAX, hostname())).unwrap();
+        let start = Instant::now();
+        let lock = DotLock::acquire(&path).unwrap();
+        assert!(start.elapsed() < Duration::from_secs(5));
+        assert!(
+            fs::read_to_string(&path)
+                .unwrap()
+                .starts_with(&format!("{}:", std::process::id()))
+        );
+        drop(lock);
+        // A live owner on another host is respected until the age limit.
+        fs::write(&path, "1:elsewhere").unwrap();
+        assert!(!is_stale(&path));
+    }
 
     #[test]
     fn exclusive_and_stale() {

@@ -144,19 +144,74 @@ impl UidList {
     }
 }
 
+/// The highest UID recorded in `dir/dovecot-uidlist`, read from the end of the file (records
+/// are appended in UID order), or `N - 1` from the header when the file has no records.
+/// `Ok(None)` when there is no file. Cheap: reads at most the last 8 KiB.
+pub(crate) fn last_uid(dir: &Path) -> Result<Option<u32>, StoreError> {
+    use std::io::{Read, Seek, SeekFrom};
+    let path = dir.join(UIDLIST_FILE);
+    let mut file = match fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(StoreError::io(path, e)),
+    };
+    let len = file.metadata().at(&path)?.len();
+    let start = len.saturating_sub(8192);
+    file.seek(SeekFrom::Start(start)).at(&path)?;
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail).at(&path)?;
+    let text = String::from_utf8_lossy(&tail);
+    let mut lines: Vec<&str> = text.lines().collect();
+    let header = if start == 0 && !lines.is_empty() {
+        Some(lines.remove(0))
+    } else {
+        // The first line may be cut in the middle.
+        if !lines.is_empty() {
+            lines.remove(0);
+        }
+        None
+    };
+    let record_uid = |line: &str| -> Option<u32> {
+        let (uid, rest) = line.split_once(' ')?;
+        rest.contains(':').then_some(())?;
+        uid.parse().ok()
+    };
+    if let Some(uid) = lines.iter().rev().find_map(|l| record_uid(l)) {
+        return Ok(Some(uid));
+    }
+    Ok(header
+        .and_then(|h| {
+            h.split_whitespace()
+                .find_map(|t| t.strip_prefix('N')?.parse::<u32>().ok())
+        })
+        .map(|n| n.saturating_sub(1)))
+}
+
 fn record(uid: u32, basename: &str) -> String {
     format!("{uid} :{basename}\n")
 }
 
-/// Replace `dir/dovecot-uidlist` with `list` (under the lock).
-pub(crate) fn rewrite(dir: &Path, list: &UidList, fsync: bool) -> Result<(), StoreError> {
-    let lock = DotLock::acquire(&dir.join(UIDLIST_LOCK))?;
+/// Take `dir/dovecot-uidlist.lock`. Every writer of a folder's index takes it *before* its
+/// SQLite transaction and keeps it until the uidlist is updated, so the index and the uidlist
+/// change together and in one order.
+pub(crate) fn lock(dir: &Path) -> Result<DotLock, StoreError> {
+    DotLock::acquire(&dir.join(UIDLIST_LOCK))
+}
+
+/// Replace `dir/dovecot-uidlist` with `list`, releasing `lock`.
+pub(crate) fn rewrite(
+    lock: DotLock,
+    dir: &Path,
+    list: &UidList,
+    fsync: bool,
+) -> Result<(), StoreError> {
     lock.commit_into(list.to_v3().as_bytes(), &dir.join(UIDLIST_FILE), fsync)
 }
 
 /// Append records for newly assigned UIDs (under the lock). When the file
 /// does not exist, `full()` is called to produce a complete list instead.
 pub(crate) fn append(
+    lock: DotLock,
     dir: &Path,
     records: &[(u32, String)],
     fsync: bool,
@@ -166,7 +221,6 @@ pub(crate) fn append(
         return Ok(());
     }
     let path = dir.join(UIDLIST_FILE);
-    let lock = DotLock::acquire(&dir.join(UIDLIST_LOCK))?;
     let mut file = match fs::OpenOptions::new().append(true).open(&path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -186,6 +240,20 @@ pub(crate) fn append(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn last_uid_reads_the_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(last_uid(dir.path()).unwrap(), None);
+        fs::write(dir.path().join(UIDLIST_FILE), "3 V1 N5 Gabc\n").unwrap();
+        assert_eq!(last_uid(dir.path()).unwrap(), Some(4));
+        let mut big = String::from("3 V1 N2 Gabc\n");
+        for uid in 1..2000u32 {
+            big.push_str(&format!("{uid} :1700000000.M{uid}P1Q1.host,S=10,W=12\n"));
+        }
+        fs::write(dir.path().join(UIDLIST_FILE), big).unwrap();
+        assert_eq!(last_uid(dir.path()).unwrap(), Some(1999));
+    }
 
     #[test]
     fn parse_v3() {
@@ -237,12 +305,26 @@ mod tests {
             guid: None,
             entries: vec![(1, "a".into())],
         };
-        append(t.path(), &[(1, "a".into())], true, full).unwrap();
-        append(t.path(), &[(2, "b".into())], false, full).unwrap();
+        append(
+            lock(t.path()).unwrap(),
+            t.path(),
+            &[(1, "a".into())],
+            true,
+            full,
+        )
+        .unwrap();
+        append(
+            lock(t.path()).unwrap(),
+            t.path(),
+            &[(2, "b".into())],
+            false,
+            full,
+        )
+        .unwrap();
         let l = UidList::load(t.path()).unwrap().unwrap();
         assert_eq!(l.entries, vec![(1, "a".into()), (2, "b".into())]);
         assert_eq!(l.next_uid, 3);
-        rewrite(t.path(), &full(), true).unwrap();
+        rewrite(lock(t.path()).unwrap(), t.path(), &full(), true).unwrap();
         assert_eq!(
             fs::read_to_string(t.path().join(UIDLIST_FILE)).unwrap(),
             "3 V99 N2\n1 :a\n"

@@ -1,0 +1,86 @@
+//! NAME
+//!     smtp-mta — the MX: inbound SMTP for the local domains, the durable queue, and delivery
+//!     of local mail to lmtp-mda over LMTP.
+//!
+//! SYNOPSIS
+//!     smtp-mta [--config PATH] [--log-format text|json]
+//!
+//! DESCRIPTION
+//!     Accepts mail on port 25 for the local domains' known users only (`550 5.1.1` for
+//!     unknown users, `554 5.7.1` for other domains: never an open relay), checks SPF, DKIM,
+//!     DMARC and ARC and records them in `Authentication-Results:`, adds `Received:` (with the
+//!     TLS details), and answers `250` only once the message is fsynced in the queue. The queue
+//!     delivers to lmtp-mda, retrying temporary failures with backoff and returning permanent
+//!     failures and expired messages to the sender as DSNs (RFC 3464). The internal relay
+//!     listener accepts the same for trusted networks (submission hands mail in there).
+//!
+//! LISTENS ON
+//!     `[smtp_mta] listen` (default `[::]:25`), `relay_listen` (default 127.0.0.1:10025, for
+//!     `relay_networks` only) and `admin_listen` (default 127.0.0.1:9025: /healthz /readyz
+//!     /metrics).
+//!
+//! TALKS TO
+//!     the directory (`[directory]`), the queue spool (`[queue] dir`), lmtp-mda
+//!     (`[smtp_mta] lmtp_address`), DNS for SPF/DKIM/DMARC/ARC (`dns_resolver`, default the
+//!     system resolver).
+//!
+//! SECURITY
+//!     Reads untrusted input from the Internet: command lines, message size, recipients,
+//!     errors, junk commands, connections (total and per IP) and idle time are bounded; bare CR
+//!     or LF in DATA is refused (SMTP smuggling); input pipelined before STARTTLS is discarded
+//!     (CVE-2011-0411). Port 25 needs CAP_NET_BIND_SERVICE (the container grants it); run as an
+//!     unprivileged user owning the queue directory.
+//!
+//! STANDARDS
+//!     RFC 5321 (SMTP), RFC 3207 (STARTTLS), RFC 2920 (PIPELINING), RFC 6152 (8BITMIME),
+//!     RFC 6531 (SMTPUTF8), RFC 1870 (SIZE), RFC 3030 (CHUNKING), RFC 3461/3464 (DSN),
+//!     RFC 3463 (enhanced status codes), RFC 7208 (SPF), RFC 6376 (DKIM), RFC 7489 (DMARC),
+//!     RFC 8617 (ARC), RFC 8601 (Authentication-Results), RFC 2033 (LMTP, as a client).
+//!
+//! CONFIGURATION
+//!     `[smtp_mta]`, `[queue]`, `[tls]`, `[directory]`, `[server]`: every key with its default
+//!     is in docs/config.md (`mailctl config defaults`). Environment: `MAILSTACK_LOG`,
+//!     `MAILSTACK_<SECTION>__<KEY>` overrides.
+//!
+//! SEE ALSO
+//!     lmtp-mda(8), mailctl(8) (`mailctl queue ...`), docs/admin.md
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+
+/// The MX of mailstack.
+#[derive(Parser)]
+#[command(version, about)]
+struct Args {
+    /// The stack's config file.
+    #[arg(long, env = "MAILSTACK_CONFIG", default_value = mailstack_config::DEFAULT_PATH)]
+    config: PathBuf,
+    /// Log format on stderr.
+    #[arg(long, default_value = "text")]
+    log_format: mailstack_telemetry::LogFormat,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    mailstack_telemetry::init_logging(args.log_format);
+    match run(args).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("smtp-mta: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let config = mailstack_config::load(&args.config)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("invalid configuration")?;
+    let shutdown = mailstack_net::shutdown_on_signals();
+    mailstack_smtp::service::run_smtp_mta(&config, shutdown)
+        .await
+        .context("cannot run")?;
+    Ok(())
+}

@@ -1,0 +1,360 @@
+//! smtp-mta's [`MailHandler`]: recipient policy at RCPT (local domains and known users only,
+//! relaying refused on the public listener), then at the end of DATA the loop check, SPF/DKIM/
+//! DMARC/ARC verification (a header, and a refusal only where configured), the `Received:`
+//! header, and the durable enqueue that must succeed before the `250`.
+//!
+//! Order of checks per message (maddy's check pipeline): recipients one by one (directory), then
+//! body: hop count → authentication → enqueue. Each check returns a value; only this module
+//! turns values into replies.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use mailstack_directory::{Directory, ExpandLimits, expand, normalize_address, split_address};
+use mailstack_queue::{Envelope as QueueEnvelope, Notify, Queue, RecipientSpec};
+use mailstack_telemetry::{CounterFamily, Metrics};
+
+use crate::headers::{header_safe, rfc5322_date};
+use crate::reply::Reply;
+use crate::session::{Envelope, MailHandler, RecipientParams};
+use crate::spool::Spool;
+use crate::verify::{Verifier, VerifyInput};
+
+/// What the inbound listener may do.
+#[derive(Debug, Clone)]
+pub struct InboundPolicy {
+    /// This is the internal relay listener (trusted clients).
+    pub relay: bool,
+    /// More `Received:` headers than this is a loop.
+    pub max_received_headers: usize,
+    /// Refuse DMARC failures of `p=reject` domains.
+    pub reject_dmarc_reject: bool,
+    /// Refuse SPF `fail`.
+    pub reject_spf_fail: bool,
+}
+
+/// The smtp-mta handler.
+pub struct Inbound {
+    directory: Arc<dyn Directory>,
+    queue: Queue,
+    verifier: Option<Verifier>,
+    hostname: String,
+    policy: InboundPolicy,
+    limits: ExpandLimits,
+    results: CounterFamily,
+}
+
+impl Inbound {
+    /// A handler queueing into `queue`; `verifier` is `None` when checks are off.
+    pub fn new(
+        directory: Arc<dyn Directory>,
+        queue: Queue,
+        verifier: Option<Verifier>,
+        hostname: String,
+        policy: InboundPolicy,
+        limits: ExpandLimits,
+        metrics: &Metrics,
+    ) -> Self {
+        Inbound {
+            directory,
+            queue,
+            verifier,
+            hostname,
+            policy,
+            limits,
+            results: metrics.counter_family(
+                "mailstack_smtp_messages",
+                "Messages at the end of DATA by result: queued, refused (5xx), deferred (4xx)",
+            ),
+        }
+    }
+
+    fn count(&self, result: &str) {
+        let labels = vec![
+            ("result".to_string(), result.to_string()),
+            (
+                "listener".to_string(),
+                if self.policy.relay { "relay" } else { "mx" }.to_string(),
+            ),
+        ];
+        self.results.get_or_create(&labels).inc();
+    }
+}
+
+/// `Received:` for a message accepted over SMTP (RFC 5321 §4.4), with the TLS details.
+fn received_header(
+    env: &Envelope,
+    hostname: &str,
+    queue_id: &str,
+    rcpts: &[(String, ())],
+) -> String {
+    let ip = env
+        .client_ip
+        .map_or_else(|| "unix".to_string(), |ip| ip.to_string());
+    let helo = if env.helo.is_empty() {
+        "unknown"
+    } else {
+        &env.helo
+    };
+    let mut h = format!(
+        "Received: from {} ([{}])\r\n\tby {} (mailstack) with {} id {}",
+        header_safe(helo),
+        ip,
+        header_safe(hostname),
+        env.protocol,
+        queue_id
+    );
+    if let Some(tls) = &env.tls {
+        h.push_str(&format!("\r\n\t(using {})", header_safe(tls)));
+    }
+    if let [(only, _)] = rcpts {
+        h.push_str(&format!("\r\n\tfor <{}>", header_safe(only)));
+    }
+    h.push_str(&format!("; {}\r\n", rfc5322_date(SystemTime::now())));
+    h
+}
+
+/// Remove `Authentication-Results:` fields that claim to come from us (`auth_serv_id`): only
+/// our own checks may speak in our name (RFC 8601 §5). Returns `None` when there is none.
+fn strip_forged_auth_results(message: &[u8], auth_serv_id: &str) -> Option<Vec<u8>> {
+    let end = message
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(message.len(), |p| p + 2);
+    let (head, body) = message.split_at(end);
+    let mut out = Vec::with_capacity(message.len());
+    let mut dropping = false;
+    let mut dropped = false;
+    for line in head.split_inclusive(|&b| b == b'\n') {
+        let continuation = matches!(line.first(), Some(b' ' | b'\t'));
+        if !continuation {
+            dropping = line.len() > 23
+                && line[..23].eq_ignore_ascii_case(b"authentication-results:")
+                && String::from_utf8_lossy(&line[23..])
+                    .trim()
+                    .split(';')
+                    .next()
+                    .is_some_and(|id| id.trim().eq_ignore_ascii_case(auth_serv_id));
+            dropped |= dropping;
+        }
+        if !dropping {
+            out.extend_from_slice(line);
+        }
+    }
+    if !dropped {
+        return None;
+    }
+    out.extend_from_slice(body);
+    Some(out)
+}
+
+/// `Received:` header fields in the header section of `message`.
+fn count_received(message: &[u8]) -> usize {
+    let end = message
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(message.len());
+    let mut n = 0;
+    let mut at_line_start = true;
+    for (i, &b) in message[..end].iter().enumerate() {
+        if at_line_start
+            && message[i..end].len() >= 9
+            && message[i..i + 9].eq_ignore_ascii_case(b"received:")
+        {
+            n += 1;
+        }
+        at_line_start = b == b'\n';
+    }
+    n
+}
+
+fn notify_of(params: Option<&RecipientParams>) -> Notify {
+    let Some(p) = params.filter(|p| p.notify != 0) else {
+        return Notify::default();
+    };
+    if p.notify & smtp_proto::RCPT_NOTIFY_NEVER != 0 {
+        return Notify::NEVER;
+    }
+    Notify {
+        success: p.notify & smtp_proto::RCPT_NOTIFY_SUCCESS != 0,
+        failure: p.notify & smtp_proto::RCPT_NOTIFY_FAILURE != 0,
+        delay: p.notify & smtp_proto::RCPT_NOTIFY_DELAY != 0,
+        never: false,
+    }
+}
+
+#[async_trait]
+impl MailHandler for Inbound {
+    type Recipient = ();
+
+    async fn check_recipient(&self, env: &Envelope, address: &str) -> Result<(), Reply> {
+        // Unqualified, quoted (`"a@b"@c`), or otherwise odd addresses are refused outright:
+        // nothing here may be interpreted as a route to somewhere else.
+        let normalized = match normalize_address(address) {
+            Ok(a) => a,
+            Err(_) => return Err(Reply::bad_address(address)),
+        };
+        let Some((_, domain)) = split_address(&normalized) else {
+            return Err(Reply::bad_address(address));
+        };
+        match self.directory.is_local_domain(domain).await {
+            Err(e) => {
+                tracing::warn!(id = %env.id, rcpt = %address, error = %e, "directory unavailable");
+                return Err(Reply::from_directory(&e, address));
+            }
+            Ok(false) if self.policy.relay => {
+                return Err(Reply::new(
+                    554,
+                    "5.7.1",
+                    format!(
+                        "<{address}> Outbound delivery to other domains is not available on this server"
+                    ),
+                ));
+            }
+            Ok(false) => {
+                tracing::info!(id = %env.id, rcpt = %address, client = %env.peer, "relay attempt refused");
+                return Err(Reply::new(
+                    554,
+                    "5.7.1",
+                    format!("<{address}> Relay access denied"),
+                ));
+            }
+            Ok(true) => {}
+        }
+        match expand(self.directory.as_ref(), &normalized, &self.limits).await {
+            Err(e) => {
+                tracing::warn!(id = %env.id, rcpt = %address, error = %e, "directory unavailable");
+                Err(Reply::from_directory(&e, address))
+            }
+            Ok(x) if x.users.is_empty() => Err(Reply::unknown_user(address)),
+            Ok(_) => Ok(()),
+        }
+    }
+
+    async fn deliver(&self, env: &Envelope, rcpts: &[(String, ())], message: &Spool) -> Vec<Reply> {
+        let reply = self.accept(env, rcpts, message).await;
+        self.count(if reply.is_positive() {
+            "queued"
+        } else if reply.is_temporary() {
+            "deferred"
+        } else {
+            "refused"
+        });
+        vec![reply]
+    }
+}
+
+impl Inbound {
+    async fn accept(&self, env: &Envelope, rcpts: &[(String, ())], message: &Spool) -> Reply {
+        let body = match message.read_all() {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(id = %env.id, error = %e, "cannot read spooled message");
+                return Reply::temporary("Temporary failure reading the message");
+            }
+        };
+        let hops = count_received(&body);
+        if hops > self.policy.max_received_headers {
+            tracing::warn!(id = %env.id, hops, "mail loop refused");
+            return Reply::new(
+                554,
+                "5.4.6",
+                format!("Too many hops ({hops} Received: headers): mail loop?"),
+            );
+        }
+        let body = match strip_forged_auth_results(&body, &self.hostname) {
+            Some(clean) => {
+                tracing::info!(id = %env.id, "removed Authentication-Results claiming to be ours");
+                clean
+            }
+            None => body,
+        };
+        let mut prefix = String::new();
+        if let (Some(verifier), Some(ip), false) =
+            (&self.verifier, env.client_ip, self.policy.relay)
+        {
+            let verdict = verifier
+                .verify(&VerifyInput {
+                    client_ip: ip,
+                    helo: &env.helo,
+                    mail_from: &env.sender,
+                    message: &body,
+                })
+                .await;
+            tracing::info!(id = %env.id, spf = ?verdict.spf, dmarc = ?verdict.dmarc.result, "authentication checked");
+            if self.policy.reject_dmarc_reject && verdict.dmarc_says_reject() {
+                return Reply::new(
+                    550,
+                    "5.7.1",
+                    "Message rejected: DMARC policy of the sender domain is reject",
+                );
+            }
+            if self.policy.reject_spf_fail && verdict.spf_hard_fail() {
+                return Reply::new(550, "5.7.23", "Message rejected: SPF check failed");
+            }
+            prefix.push_str(&verdict.header);
+        }
+        let queue_env = QueueEnvelope {
+            sender: env.sender.clone(),
+            recipients: rcpts
+                .iter()
+                .enumerate()
+                .map(|(i, (address, ()))| {
+                    let params = env.rcpt_params.get(i);
+                    let mut spec = RecipientSpec::new(address.clone());
+                    spec.orcpt = params.and_then(|p| p.orcpt.clone());
+                    spec.notify = notify_of(params);
+                    spec
+                })
+                .collect(),
+            env_id: env.env_id.clone(),
+            ret_full: env.ret_full,
+            smtputf8: env.smtputf8,
+            received_from: format!("{} ({})", env.helo, env.peer),
+        };
+        // The Received: header names the transaction id; the queue id is logged beside it.
+        let received = received_header(env, &self.hostname, &env.id, rcpts);
+        let mut full = Vec::with_capacity(received.len() + prefix.len() + body.len());
+        full.extend_from_slice(received.as_bytes());
+        full.extend_from_slice(prefix.as_bytes());
+        full.extend_from_slice(&body);
+        match self.queue.enqueue(queue_env, &full).await {
+            Ok(qid) => {
+                tracing::info!(id = %env.id, queue_id = %qid, from = %env.sender, rcpts = rcpts.len(), size = full.len(), "queued");
+                Reply::new(250, "2.0.0", format!("Ok: queued as {qid}"))
+            }
+            Err(e) => {
+                tracing::error!(id = %env.id, error = %e, "cannot queue message");
+                Reply::new(
+                    451,
+                    "4.3.0",
+                    "Temporary failure queueing the message, try again later",
+                )
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{count_received, strip_forged_auth_results};
+
+    #[test]
+    fn forged_authentication_results_are_removed() {
+        let m = b"Authentication-Results: MX.test; spf=pass\r\n\tsmtp.mailfrom=a@b\r\nAuthentication-Results: other.test; dkim=pass\r\nSubject: x\r\n\r\nAuthentication-Results: mx.test; body\r\n";
+        let clean = strip_forged_auth_results(m, "mx.test").unwrap();
+        assert_eq!(
+            clean,
+            b"Authentication-Results: other.test; dkim=pass\r\nSubject: x\r\n\r\nAuthentication-Results: mx.test; body\r\n"
+        );
+        assert!(strip_forged_auth_results(b"Subject: x\r\n\r\nbody", "mx.test").is_none());
+    }
+
+    #[test]
+    fn received_headers_are_counted_in_the_header_section_only() {
+        let m = b"Received: a\r\nX: y\r\nreceived: b\r\n\r\nReceived: in the body\r\n";
+        assert_eq!(count_received(m), 2);
+        assert_eq!(count_received(b"Subject: x\r\n\r\n"), 0);
+    }
+}

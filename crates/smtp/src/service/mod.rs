@@ -1,0 +1,153 @@
+//! Running a protocol service: bind every listener and the admin endpoint first (so a port in
+//! use or a bad certificate stops start-up with a clear message), then serve until shutdown,
+//! letting transactions in flight finish within the grace period.
+//!
+//! - lmtp-mda: [`run_lmtp`].
+//! - smtp-mta (MX listener, relay listener, queue and its LMTP delivery): [`run_smtp_mta`].
+
+mod lmtp;
+mod mta;
+
+pub use lmtp::run_lmtp;
+pub use mta::run_smtp_mta;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use mailstack_config::{Cidr, Config};
+use mailstack_directory::static_file::StaticDirectory;
+use mailstack_directory::{Directory, DirectoryError};
+use mailstack_net::{Admission, ListenAddr, Listener, NetError, Server, Shutdown};
+use mailstack_store::{Store, StoreError, StoreOptions};
+use mailstack_telemetry::{Metrics, Readiness, TelemetryError, serve_admin};
+
+use crate::reply::Reply;
+use crate::session::{MailHandler, SessionConfig, run_session};
+
+/// Why a service could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// A listener could not be set up.
+    #[error(transparent)]
+    Net(#[from] NetError),
+    /// The admin endpoint could not be set up.
+    #[error(transparent)]
+    Telemetry(#[from] TelemetryError),
+    /// The directory could not be opened.
+    #[error("directory: {0}")]
+    Directory(#[from] DirectoryError),
+    /// The store could not be opened.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// The queue could not be opened.
+    #[error("queue: {0}")]
+    Queue(#[from] mailstack_queue::QueueError),
+    /// The DNS resolver for SPF/DKIM/DMARC could not be set up.
+    #[error("authentication checks: {0}")]
+    Verify(#[from] crate::verify::VerifyError),
+    /// A setting is unusable in a way validation could not see.
+    #[error("{0}")]
+    Setting(String),
+}
+
+/// Open the directory backend the config names.
+pub fn open_directory(config: &Config) -> Result<Arc<dyn Directory>, ServiceError> {
+    match config.directory.backend.as_str() {
+        "static" => Ok(Arc::new(StaticDirectory::open(
+            PathBuf::from(&config.directory.users_file),
+            config.directory.subaddress_delimiter.clone(),
+        )?)),
+        other => Err(ServiceError::Setting(format!(
+            "unknown directory backend {other:?}"
+        ))),
+    }
+}
+
+/// Open the store the config names.
+pub fn open_store(config: &Config) -> Result<Store, ServiceError> {
+    Ok(Store::new(StoreOptions {
+        root: PathBuf::from(&config.store.root),
+        fsync: config.store.fsync,
+    })?)
+}
+
+/// Bind every address of a listener list.
+pub fn bind_all(key: &str, addrs: &[String]) -> Result<Vec<Listener>, ServiceError> {
+    addrs
+        .iter()
+        .map(|a| {
+            let addr: ListenAddr = a
+                .parse()
+                .map_err(|e| ServiceError::Setting(format!("{key}: {a:?}: {e}")))?;
+            Ok(Listener::bind(&addr)?)
+        })
+        .collect()
+}
+
+/// Serve SMTP/LMTP sessions on `server` until shutdown. Over-limit connections get `421`;
+/// when `allowed` is given, clients outside those networks get `554 5.7.1` at connect.
+pub(crate) async fn serve_sessions<H: MailHandler>(
+    server: Server,
+    shutdown: Shutdown,
+    grace: std::time::Duration,
+    session: Arc<SessionConfig>,
+    handler: Arc<H>,
+    allowed: Option<Arc<Vec<Cidr>>>,
+) {
+    server
+        .run(shutdown, grace, move |conn, peer, admission, sd| {
+            let session = session.clone();
+            let handler = handler.clone();
+            let allowed = allowed.clone();
+            async move {
+                use tokio::io::AsyncWriteExt;
+                let refuse = if let Admission::OverLimit(_) = admission {
+                    Some(Reply::too_many_connections(&session.hostname))
+                } else if let Some(nets) = &allowed {
+                    let inside = peer
+                        .addr
+                        .is_some_and(|a| nets.iter().any(|n| n.contains(a.ip())));
+                    (!inside).then(|| {
+                        tracing::warn!(%peer, "relay listener: client not in relay_networks");
+                        Reply::new(554, "5.7.1", format!("{} Access denied", session.hostname))
+                    })
+                } else {
+                    None
+                };
+                if let Some(reply) = refuse {
+                    let mut conn = conn;
+                    let _ = conn.write_all(reply.to_wire().as_bytes()).await;
+                    let _ = conn.shutdown().await;
+                    return;
+                }
+                let ending = run_session(conn, peer.to_string(), session, handler, sd).await;
+                tracing::debug!(%peer, ?ending, "session ended");
+            }
+        })
+        .await;
+}
+
+/// Start the admin endpoint; it is stopped with the returned token after the protocol
+/// listeners have drained. Readiness turns false as soon as `shutdown` triggers.
+pub(crate) fn spawn_admin(
+    admin: tokio::net::TcpListener,
+    metrics: Metrics,
+    readiness: Readiness,
+    shutdown: &Shutdown,
+) -> (Shutdown, tokio::task::JoinHandle<()>) {
+    let admin_stop = Shutdown::new();
+    let task = {
+        let stop = admin_stop.clone();
+        tokio::spawn(serve_admin(admin, metrics, readiness.clone(), async move {
+            stop.triggered().await
+        }))
+    };
+    let shutdown = shutdown.clone();
+    tokio::spawn(async move {
+        shutdown.triggered().await;
+        tracing::info!("shutting down: finishing transactions in progress");
+        readiness.set_shutting_down();
+    });
+    (admin_stop, task)
+}

@@ -1,0 +1,185 @@
+//! smtp-mta: the public MX listener and the internal relay listener (both feeding the one
+//! durable queue through [`Inbound`]), the queue's scheduler delivering local mail over LMTP,
+//! and the admin endpoint.
+
+use std::sync::Arc;
+
+use mailstack_config::{Cidr, Config};
+use mailstack_directory::ExpandLimits;
+use mailstack_net::{ListenAddr, ReloadingTlsAcceptor, Server, ServerLimits, Shutdown};
+use mailstack_queue::{Queue, QueueOptions, RetryPolicy};
+use mailstack_telemetry::{Metrics, Readiness, bind_admin};
+
+use super::{ServiceError, bind_all, open_directory, serve_sessions, spawn_admin};
+use crate::client::LmtpTransport;
+use crate::inbound::{Inbound, InboundPolicy};
+use crate::session::{Mode, SessionConfig};
+use crate::verify::{Verifier, VerifyOptions};
+
+/// Run smtp-mta until `shutdown` is triggered, every session has ended and the queue's
+/// deliveries in progress are done. Messages still queued stay on disk for the next start.
+pub async fn run_smtp_mta(config: &Config, shutdown: Shutdown) -> Result<(), ServiceError> {
+    let section = &config.smtp_mta;
+    let hostname = config.hostname();
+    let directory = open_directory(config)?;
+    let tls = if section.starttls {
+        Some(ReloadingTlsAcceptor::new(
+            &config.tls.cert_file,
+            &config.tls.key_file,
+        )?)
+    } else {
+        None
+    };
+    let mx_listeners = bind_all("smtp_mta.listen", &section.listen)?;
+    let relay_listeners = bind_all("smtp_mta.relay_listen", &section.relay_listen)?;
+    let admin = bind_admin(&section.admin_listen).await?;
+    let lmtp: ListenAddr = section
+        .lmtp_address
+        .parse()
+        .map_err(|e| ServiceError::Setting(format!("smtp_mta.lmtp_address: {e}")))?;
+    let relay_networks: Vec<Cidr> = section
+        .relay_networks
+        .iter()
+        .filter_map(|n| Cidr::parse(n))
+        .collect();
+    let verifier = if section.verify {
+        let resolver = if section.dns_resolver.is_empty() {
+            None
+        } else {
+            Some(section.dns_resolver.parse().map_err(|_| {
+                ServiceError::Setting(format!(
+                    "smtp_mta.dns_resolver: {:?} is not ip:port",
+                    section.dns_resolver
+                ))
+            })?)
+        };
+        Some(Verifier::new(VerifyOptions {
+            resolver,
+            timeout: section.dns_timeout.get(),
+            auth_serv_id: hostname.clone(),
+        })?)
+    } else {
+        None
+    };
+    let q = &config.queue;
+    let queue = Queue::open(QueueOptions {
+        dir: q.dir.clone().into(),
+        fsync: q.fsync,
+        retry: RetryPolicy {
+            min_backoff: q.min_backoff.get(),
+            max_backoff: q.max_backoff.get(),
+            max_lifetime: q.max_lifetime.get(),
+            warn_after: Some(q.warn_after.get()).filter(|d| !d.is_zero()),
+        },
+        max_concurrent_deliveries: q.max_concurrent_deliveries,
+        hostname: hostname.clone(),
+    })
+    .await?;
+
+    let metrics = Metrics::new();
+    let readiness = Readiness::new();
+    let limits = ServerLimits {
+        max_connections: section.max_connections,
+        max_connections_per_ip: section.max_connections_per_ip,
+    };
+    let mx_server = Server::new(mx_listeners, limits);
+    let relay_server = Server::new(relay_listeners, limits);
+    let (mx_stats, relay_stats) = (mx_server.stats(), relay_server.stats());
+    metrics.gauge_fn(
+        "mailstack_smtp_connections",
+        "SMTP connections open now (MX listener)",
+        move || mx_stats.active() as i64,
+    );
+    metrics.gauge_fn(
+        "mailstack_smtp_relay_connections",
+        "SMTP connections open now (relay listener)",
+        move || relay_stats.active() as i64,
+    );
+    let queue_stats = queue.clone();
+    metrics.gauge_fn(
+        "mailstack_queue_enqueued",
+        "Messages enqueued since start (DSNs included)",
+        move || queue_stats.stats().enqueued as i64,
+    );
+
+    let session = |mode: Mode| -> Result<Arc<SessionConfig>, ServiceError> {
+        Ok(Arc::new(SessionConfig {
+            max_message_size: section.max_message_size.bytes(),
+            max_recipients: section.max_recipients,
+            max_line_length: section.max_line_length,
+            bare_newlines: section
+                .bare_newlines
+                .parse()
+                .map_err(ServiceError::Setting)?,
+            timeout: section.timeout.get(),
+            data_timeout: section.data_timeout.get(),
+            max_errors: section.max_errors,
+            max_junk_commands: section.max_junk_commands,
+            tls: tls.clone(),
+            ..SessionConfig::new(mode, hostname.clone())
+        }))
+    };
+    let handler = |relay: bool| {
+        Arc::new(Inbound::new(
+            directory.clone(),
+            queue.clone(),
+            verifier.clone(),
+            hostname.clone(),
+            InboundPolicy {
+                relay,
+                max_received_headers: section.max_received_headers,
+                reject_dmarc_reject: section.reject_dmarc_reject,
+                reject_spf_fail: section.reject_spf_fail,
+            },
+            ExpandLimits {
+                max_depth: config.directory.max_expansion_depth,
+                ..ExpandLimits::default()
+            },
+            &metrics,
+        ))
+    };
+    let (mx_handler, relay_handler) = (handler(false), handler(true));
+    let (mx_session, relay_session) = (session(Mode::Smtp)?, session(Mode::Relay)?);
+
+    let transport = Arc::new(LmtpTransport::new(
+        lmtp,
+        hostname.clone(),
+        section.timeout.get(),
+    ));
+    let scheduler = queue.start(transport, shutdown.clone());
+    let tls_watcher = tls.as_ref().map(|t| t.spawn_watcher(shutdown.clone()));
+    let (admin_stop, admin_task) = spawn_admin(admin, metrics, readiness.clone(), &shutdown);
+    readiness.set("smtp listeners", true);
+    tracing::info!(
+        listen = ?section.listen, relay = ?section.relay_listen, lmtp = %section.lmtp_address,
+        admin = %section.admin_listen, %hostname, "smtp-mta ready"
+    );
+
+    let grace = section.shutdown_grace.get();
+    tokio::join!(
+        serve_sessions(
+            mx_server,
+            shutdown.clone(),
+            grace,
+            mx_session,
+            mx_handler,
+            None
+        ),
+        serve_sessions(
+            relay_server,
+            shutdown.clone(),
+            grace,
+            relay_session,
+            relay_handler,
+            Some(Arc::new(relay_networks))
+        ),
+    );
+    let _ = scheduler.await;
+    if let Some(w) = tls_watcher {
+        let _ = w.await;
+    }
+    admin_stop.trigger();
+    let _ = admin_task.await;
+    tracing::info!("smtp-mta stopped");
+    Ok(())
+}
