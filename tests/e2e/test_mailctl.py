@@ -69,14 +69,21 @@ class MailctlUpTests(StackTest):
     def test_up_runs_lmtp_with_a_user_added_by_mailctl(self):
         work = tempfile.mkdtemp(prefix="mailstack-up-")
         self.addCleanup(shutil.rmtree, work, True)
-        lmtp, admin = free_port(), free_port()
+        lmtp, admin, smtp, relay, mta_admin = (free_port() for _ in range(5))
         env = {**os.environ,
                "MAILSTACK_LMTP_MDA__LISTEN": f"127.0.0.1:{lmtp}",
-               "MAILSTACK_LMTP_MDA__ADMIN_LISTEN": f"127.0.0.1:{admin}"}
+               "MAILSTACK_LMTP_MDA__ADMIN_LISTEN": f"127.0.0.1:{admin}",
+               "MAILSTACK_SMTP_MTA__LISTEN": f"127.0.0.1:{smtp}",
+               "MAILSTACK_SMTP_MTA__RELAY_LISTEN": f"127.0.0.1:{relay}",
+               "MAILSTACK_SMTP_MTA__ADMIN_LISTEN": f"127.0.0.1:{mta_admin}",
+               "MAILSTACK_SMTP_MTA__LMTP_ADDRESS": f"127.0.0.1:{lmtp}",
+               # No DNS here: SPF/DKIM/DMARC end in temperror at once.
+               "MAILSTACK_SMTP_MTA__DNS_RESOLVER": f"127.0.0.1:{free_port()}"}
         log = open(os.path.join(work, "up.log"), "wb")
         p = subprocess.Popen([binary("mailctl"), "up"], cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
         self.addCleanup(lambda: (p.poll() is None and p.kill(), log.close()))
         wait_for(lambda: http_get(f"http://127.0.0.1:{admin}/readyz")[0] == 200, what="mailctl up readiness")
+        wait_for(lambda: http_get(f"http://127.0.0.1:{mta_admin}/readyz")[0] == 200, what="smtp-mta readiness")
         out = open(os.path.join(work, "up.log")).read()
         self.assertIn(f"127.0.0.1:{lmtp}", out)
         self.assertIn("mailctl user add", out)
@@ -89,6 +96,12 @@ class MailctlUpTests(StackTest):
         deliver_when_known(lmtp, "first@example.com", message("hello"))
         md = os.path.join(work, "var", "mail", "example.com", "first", "Maildir", "new")
         self.assertEqual(len(os.listdir(md)), 1)
+        # The whole loop of `mailctl up`: SMTP in, queue, LMTP, Maildir.
+        c = smtplib.SMTP("127.0.0.1", smtp, timeout=30)
+        c.sendmail("someone@remote.test", ["first@example.com"], message("over smtp").decode())
+        c.quit()
+        wait_for(lambda: len(os.listdir(md)) == 2, what="the SMTP message in the Maildir")
+        self.assertTrue(os.path.isdir(os.path.join(work, "var", "queue", "messages")))
         p.send_signal(signal.SIGTERM)
         self.assertEqual(p.wait(timeout=30), 0)
 

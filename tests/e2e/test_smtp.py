@@ -69,10 +69,18 @@ class SmtpDeliveryTests(SmtpBase):
         self.assertTrue(c.has_extn("starttls"))
         for ext in ("pipelining", "8bitmime", "smtputf8", "size", "enhancedstatuscodes", "chunking", "dsn"):
             self.assertTrue(c.has_extn(ext), ext)
-        refused = c.sendmail("bob@remote.test", [f"alice@{DOMAIN}"], msg("end to end"))
-        self.assertEqual(refused, {})
+        c.mail("bob@remote.test")
+        self.assertEqual(c.rcpt(f"alice@{DOMAIN}")[0], 250)
+        code, resp = c.data(msg("end to end").encode())
+        self.assertEqual(code, 250, resp)
+        qid = resp.decode().rsplit(" ", 1)[1]
         c.quit()
         m = self.wait_inbox(1)[0]
+        # One id follows the message: smtp-mta's transaction and queue id, passed to lmtp-mda
+        # with XFORWARD IDENT.
+        self.assertIn(f"with ESMTP id {qid}".encode(), m)
+        self.assertIn(f"with LMTP id {qid}".encode(), m)
+        wait_for(lambda: f"id={qid}" in self.stack.log("lmtp-mda"), what="the queue id in lmtp-mda's log")
         self.assertIn(b"Delivered-To: alice@example.com\r\n", m)
         self.assertIn(b"Received: from client.remote.test ([127.0.0.1])\r\n\tby mx.test (mailstack) with ESMTP id ", m)
         self.assertIn(b"Authentication-Results: mx.test;", m)

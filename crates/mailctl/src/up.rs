@@ -43,9 +43,25 @@ pub(crate) fn run(
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         let shutdown = mailstack_net::shutdown_on_signals();
-        mailstack_smtp::service::run_lmtp(&config, shutdown)
-            .await
-            .context("lmtp-mda")
+        // Each service runs until shutdown; a service that cannot start stops the others, so
+        // the problem is seen at once (in production each runs on its own).
+        let stop_all = |r: anyhow::Result<()>| {
+            if r.is_err() {
+                shutdown.trigger();
+            }
+            r
+        };
+        let (lmtp, mta) = tokio::join!(
+            async {
+                let r = mailstack_smtp::service::run_lmtp(&config, shutdown.clone()).await;
+                stop_all(r.context("lmtp-mda"))
+            },
+            async {
+                let r = mailstack_smtp::service::run_smtp_mta(&config, shutdown.clone()).await;
+                stop_all(r.context("smtp-mta"))
+            },
+        );
+        lmtp.and(mta)
     })?;
     Ok(ExitCode::SUCCESS)
 }
@@ -61,7 +77,10 @@ fn prepare(config: &Config) -> anyhow::Result<()> {
         Path::new(&config.tls.key_file),
     );
     if config.tls.generate_self_signed {
-        let names = vec![config.hostname(), "localhost".to_string()];
+        let mut names = vec![config.hostname()];
+        if names[0] != "localhost" {
+            names.push("localhost".to_string());
+        }
         if mailstack_net::ensure_self_signed(&names, cert, key)? {
             eprintln!("generated a self-signed certificate: {}", cert.display());
         }
@@ -76,11 +95,17 @@ fn prepare(config: &Config) -> anyhow::Result<()> {
 fn print_banner(config: &Config, path: &Path) {
     println!("mailstack is starting (config {})", path.display());
     println!(
+        "  smtp-mta   SMTP on {}   relay {}   admin http://{}/readyz",
+        config.smtp_mta.listen.join(", "),
+        config.smtp_mta.relay_listen.join(", "),
+        config.smtp_mta.admin_listen
+    );    println!(
         "  lmtp-mda   LMTP on {}   admin http://{}/readyz",
         config.lmtp_mda.listen.join(", "),
         config.lmtp_mda.admin_listen
     );
     println!("  mail store {}", config.store.root);
+    println!("  queue      {}", config.queue.dir);
     println!("  users      {}", config.directory.users_file);
     println!();
     println!("Add a user:   mailctl user add alice@example.com");

@@ -85,8 +85,18 @@ impl Queue {
         env: Envelope,
         message: impl Into<MessageSource<'a>>,
     ) -> Result<QueueId, QueueError> {
+        self.enqueue_as(QueueId::generate(), env, message).await
+    }
+
+    /// [`Queue::enqueue`] under an id the caller chose (from [`QueueId::generate`]: the SMTP
+    /// transaction's id), so logs before and after queueing name the message alike.
+    pub async fn enqueue_as<'a>(
+        &self,
+        id: QueueId,
+        env: Envelope,
+        message: impl Into<MessageSource<'a>>,
+    ) -> Result<QueueId, QueueError> {
         validate(&env)?;
-        let id = QueueId::generate();
         let source = match message.into() {
             MessageSource::Bytes(b) => OwnedSource::Bytes(b.to_vec()),
             MessageSource::File(f) => OwnedSource::File(f),

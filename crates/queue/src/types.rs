@@ -159,7 +159,10 @@ pub struct QueueId(String);
 impl QueueId {
     /// A fresh id: microseconds since the epoch, a per-process counter and the process id,
     /// each in fixed-width base 36.
-    pub(crate) fn generate() -> QueueId {
+    /// A new id, unique on this host and sortable by creation time (microseconds, a
+    /// per-process counter and the process id, base 36). smtp-mta gives each transaction one
+    /// at MAIL and queues the message under it, so one id follows a message everywhere.
+    pub fn generate() -> QueueId {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let micros = SystemTime::now()
             .duration_since(UNIX_EPOCH)

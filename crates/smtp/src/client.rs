@@ -222,6 +222,8 @@ struct Extensions {
     size: bool,
     eight_bit: bool,
     smtputf8: bool,
+    /// Postfix's XFORWARD with the IDENT attribute: we pass our queue id.
+    xforward_ident: bool,
 }
 
 fn extensions(lhlo: &Reply) -> Extensions {
@@ -239,6 +241,11 @@ fn extensions(lhlo: &Reply) -> Extensions {
             "SIZE" => ext.size = true,
             "8BITMIME" => ext.eight_bit = true,
             "SMTPUTF8" => ext.smtputf8 = true,
+            "XFORWARD" => {
+                ext.xforward_ident = line
+                    .split_whitespace()
+                    .any(|a| a.eq_ignore_ascii_case("IDENT"))
+            }
             _ => {}
         }
     }
@@ -334,6 +341,17 @@ impl LmtpTransport {
             return Err(Broken(format!("LHLO: {}", lhlo.text)));
         }
         let ext = extensions(&lhlo);
+        if ext.xforward_ident {
+            // The delivery agent logs and records our queue id (Postfix's XFORWARD IDENT), so
+            // one id follows the message across both services.
+            conn.write(format!("XFORWARD IDENT={}\r\n", req.queue_id).as_bytes())
+                .await?;
+            conn.flush().await?;
+            let reply = conn.reply().await?;
+            if reply.class() != 2 {
+                return Err(Broken(format!("XFORWARD: {}", reply.text)));
+            }
+        }
 
         let mut mail = format!("MAIL FROM:<{}>", req.sender);
         if ext.size {

@@ -12,7 +12,7 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 use mailstack_directory::{Directory, ExpandLimits, expand, normalize_address, split_address};
-use mailstack_queue::{Envelope as QueueEnvelope, Notify, Queue, RecipientSpec};
+use mailstack_queue::{Envelope as QueueEnvelope, Notify, Queue, QueueId, RecipientSpec};
 use mailstack_telemetry::{CounterFamily, Metrics};
 
 use crate::headers::{header_safe, rfc5322_date};
@@ -313,13 +313,14 @@ impl Inbound {
             smtputf8: env.smtputf8,
             received_from: format!("{} ({})", env.helo, env.peer),
         };
-        // The Received: header names the transaction id; the queue id is logged beside it.
+        // The Received: header names the transaction id, which is also the queue id.
         let received = received_header(env, &self.hostname, &env.id, rcpts);
         let mut full = Vec::with_capacity(received.len() + prefix.len() + body.len());
         full.extend_from_slice(received.as_bytes());
         full.extend_from_slice(prefix.as_bytes());
         full.extend_from_slice(&body);
-        match self.queue.enqueue(queue_env, &full).await {
+        let qid = QueueId::parse(&env.id).unwrap_or_else(|_| QueueId::generate());
+        match self.queue.enqueue_as(qid, queue_env, &full).await {
             Ok(qid) => {
                 tracing::info!(id = %env.id, queue_id = %qid, from = %env.sender, rcpts = rcpts.len(), size = full.len(), "queued");
                 Reply::new(250, "2.0.0", format!("Ok: queued as {qid}"))

@@ -21,7 +21,8 @@ async fn greeting_and_lhlo_capabilities() {
             "250-PIPELINING",
             "250-SIZE 10000",
             "250-8BITMIME",
-            "250 ENHANCEDSTATUSCODES",
+            "250-ENHANCEDSTATUSCODES",
+            "250 XFORWARD IDENT",
         ]
     );
 }
@@ -441,4 +442,29 @@ fn transaction_ids_sort_in_creation_order() {
             w[1]
         );
     }
+}
+
+#[tokio::test]
+async fn xforward_ident_names_the_next_transaction() {
+    let h = RecordingHandler::accepting(&["b@example.com"]);
+    let mut s = TestSession::greeted(config(), h.clone()).await;
+    s.send("XFORWARD IDENT=QUEUE123 NAME=spoofed.example").await;
+    s.expect("250 2.0.0").await;
+    s.send("MAIL FROM:<a@example.org>").await;
+    s.expect("250").await;
+    s.send("RCPT TO:<b@example.com>").await;
+    s.expect("250").await;
+    s.send("DATA").await;
+    s.expect("354").await;
+    s.send_raw(b"x\r\n.\r\n").await;
+    let r = s.expect("250 2.0.0").await;
+    assert!(r.contains("QUEUE123"), "{r}");
+    assert_eq!(h.deliveries()[0].envelope.id, "QUEUE123");
+    // It applies once; a bad value is refused.
+    s.send("XFORWARD IDENT=../etc").await;
+    s.expect("501 5.5.4").await;
+    s.send("MAIL FROM:<a@example.org>").await;
+    s.expect("250").await;
+    s.send("RSET").await;
+    s.expect("250").await;
 }

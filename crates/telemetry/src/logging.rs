@@ -62,6 +62,8 @@ pub fn init_logging(format: LogFormat) {
         let (filter, bad_filter) = build_filter(std::env::var(LOG_ENV).ok().as_deref());
         let builder = tracing_subscriber::fmt()
             .with_writer(std::io::stderr)
+            // Colours only for a person at a terminal, never into files or journald.
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_env_filter(filter);
         let installed = match format {
             LogFormat::Text => builder.try_init().is_ok(),

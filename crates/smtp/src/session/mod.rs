@@ -16,8 +16,7 @@ pub use stream::SessionStream;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use mailstack_net::{ReloadingTlsAcceptor, Shutdown};
@@ -156,27 +155,11 @@ pub trait MailHandler: Send + Sync + 'static {
     ) -> Vec<Reply>;
 }
 
-/// Unique transaction ids that sort in creation order within a process: fixed-width base 36
-/// of the second, a per-process counter and the process id (`TP3909K0000A1B`).
+/// A new transaction id: a [`mailstack_queue::QueueId`], unique on this host and sortable by
+/// creation time. smtp-mta queues the message under it, so one id names a message in every
+/// log line, from MAIL to the LMTP delivery.
 pub fn new_transaction_id() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let pid = u64::from(std::process::id());
-    format!("{}{}{}", base36(secs, 7), base36(n, 6), base36(pid, 3))
-}
-
-/// The last `width` base-36 digits of `n`, zero-padded (upper case).
-fn base36(mut n: u64, width: usize) -> String {
-    const DIGITS: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
-    let mut out = vec![b'0'; width];
-    for slot in out.iter_mut().rev() {
-        *slot = DIGITS[(n % 36) as usize];
-        n /= 36;
-    }
-    String::from_utf8(out).unwrap_or_default()
+    mailstack_queue::QueueId::generate().to_string()
 }
 
 /// How a session ended (for logs and metrics).
@@ -270,6 +253,8 @@ where
     let mut out = String::new();
     let mut errors = 0usize;
     let mut junk = 0usize;
+    // LMTP: the id our client (smtp-mta, Postfix) gave the next message with XFORWARD IDENT.
+    let mut forwarded_id: Option<String> = None;
 
     let ending = loop {
         // Flush replies only when the client has nothing more pipelined (RFC 2920).
@@ -329,6 +314,15 @@ where
             continue;
         }
         let reply = match request {
+            _ if cfg.mode.is_lmtp() && replies::is_xforward(&line) => {
+                Some(match replies::xforward_ident(&line) {
+                    Ok(ident) => {
+                        forwarded_id = ident.or(forwarded_id.take());
+                        Reply::ok()
+                    }
+                    Err(reply) => reply,
+                })
+            }
             Err(e) => Some(parse_error_reply(&e, &line)),
             Ok(req) => match req {
                 Request::Lhlo { host } if cfg.mode.is_lmtp() => {
@@ -394,7 +388,7 @@ where
                         if declared_size_too_big(&line, from.size, cfg.max_message_size) {
                             Some(Reply::too_big(cfg.max_message_size))
                         } else {
-                            env.id = new_transaction_id();
+                            env.id = forwarded_id.take().unwrap_or_else(new_transaction_id);
                             env.sender = from.address.to_string();
                             env.declared_size = from.size as u64;
                             env.ret_full = from.flags & smtp_proto::MAIL_RET_FULL != 0;
@@ -526,6 +520,7 @@ where
                 }
                 Request::Rset => {
                     is_junk = true;
+                    forwarded_id = None;
                     if !matches!(state, State::Fresh) {
                         state = State::Ready;
                     }

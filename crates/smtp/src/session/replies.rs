@@ -14,7 +14,9 @@ pub(super) fn ehlo_reply(cfg: &SessionConfig, offer_tls: bool) -> Reply {
     }
     lines.push("8BITMIME".into());
     lines.push("ENHANCEDSTATUSCODES".into());
-    if cfg.mode != Mode::Lmtp {
+    if cfg.mode == Mode::Lmtp {
+        lines.push("XFORWARD IDENT".into());
+    } else {
         lines.push("SMTPUTF8".into());
         lines.push("DSN".into());
         lines.push("CHUNKING".into());
@@ -60,4 +62,33 @@ pub(super) fn parse_error_reply(e: &smtp_proto::Error, line: &[u8]) -> Reply {
         E::UnsupportedParameter { param } => Reply::unsupported_parameter(param),
         _ => Reply::syntax("Syntax error"),
     }
+}
+
+/// `XFORWARD ...` (Postfix's extension; LMTP only, where the client is our own MTA).
+pub(super) fn is_xforward(line: &[u8]) -> bool {
+    line.len() > 9 && line[..9].eq_ignore_ascii_case(b"XFORWARD ")
+}
+
+/// The `IDENT=` attribute of an XFORWARD line (the client's queue id), if given. Other
+/// attributes are accepted and ignored: we do not let them rewrite trace headers.
+pub(super) fn xforward_ident(line: &[u8]) -> Result<Option<String>, Reply> {
+    let text = String::from_utf8_lossy(&line[9..]);
+    let mut ident = None;
+    for attr in text.split_ascii_whitespace() {
+        let Some((name, value)) = attr.split_once('=') else {
+            return Err(Reply::bad_argument(format!(
+                "Bad XFORWARD attribute {attr:?}"
+            )));
+        };
+        if name.eq_ignore_ascii_case("IDENT") {
+            if value.is_empty()
+                || value.len() > 64
+                || !value.bytes().all(|b| b.is_ascii_alphanumeric())
+            {
+                return Err(Reply::bad_argument("Bad XFORWARD IDENT"));
+            }
+            ident = Some(value.to_string());
+        }
+    }
+    Ok(ident)
 }
