@@ -356,3 +356,27 @@ class MtaCrashTests(SmtpBase):
                         break
             return acked <= subjects
         wait_for(all_there, timeout=60, what="every acknowledged message in the Maildir")
+
+
+class MtaStartupErrorTests(StackTest):
+    def test_unreadable_certificate_is_a_clear_start_up_error(self):
+        self.stack.add_user(f"alice@{DOMAIN}")
+        os.makedirs(os.path.join(self.tmp, "tls"))
+        with open(os.path.join(self.tmp, "tls", "cert.pem"), "w") as f:
+            f.write("not a certificate\n")
+        p = self.stack.start("smtp-mta", wait=False)
+        self.assertNotEqual(p.wait(timeout=20), 0)
+        log = self.stack.log("smtp-mta")
+        self.assertIn(os.path.join(self.tmp, "tls", "cert.pem"), log)
+
+    def test_port_in_use_is_a_clear_start_up_error(self):
+        self.stack.add_user(f"alice@{DOMAIN}")
+        self.stack.make_certificate()
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", self.stack.smtp_port))
+            s.listen()
+            p = self.stack.start("smtp-mta", wait=False)
+            self.assertNotEqual(p.wait(timeout=20), 0)
+        log = self.stack.log("smtp-mta")
+        self.assertIn(f"cannot listen on 127.0.0.1:{self.stack.smtp_port}: address already in use", log)

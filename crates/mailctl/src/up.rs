@@ -99,7 +99,8 @@ fn print_banner(config: &Config, path: &Path) {
         config.smtp_mta.listen.join(", "),
         config.smtp_mta.relay_listen.join(", "),
         config.smtp_mta.admin_listen
-    );    println!(
+    );
+    println!(
         "  lmtp-mda   LMTP on {}   admin http://{}/readyz",
         config.lmtp_mda.listen.join(", "),
         config.lmtp_mda.admin_listen

@@ -109,7 +109,9 @@ impl NetError {
     }
 }
 
-fn describe_listen_error(err: &io::Error) -> String {
+/// Why binding a listener failed, the way an administrator reads it in a log line
+/// (`address already in use`, `permission denied (ports below 1024 need ...)`).
+pub fn describe_listen_error(err: &io::Error) -> String {
     match err.kind() {
         io::ErrorKind::AddrInUse => "address already in use".to_owned(),
         io::ErrorKind::AddrNotAvailable => {

@@ -303,7 +303,10 @@ impl Inbound {
                 .map(|(i, (address, ()))| {
                     let params = env.rcpt_params.get(i);
                     let mut spec = RecipientSpec::new(address.clone());
-                    spec.orcpt = params.and_then(|p| p.orcpt.clone());
+                    // The queue wants the typed form for `Original-Recipient:`.
+                    spec.orcpt = params
+                        .and_then(|p| p.orcpt.as_ref())
+                        .map(|o| format!("rfc822;{o}"));
                     spec.notify = notify_of(params);
                     spec
                 })

@@ -19,32 +19,11 @@ pub enum TelemetryError {
         reason: String,
     },
     /// Binding the admin listener failed.
-    #[error("cannot listen on {addr} (admin HTTP): {}", describe_io(.source))]
+    #[error("cannot listen on {addr} (admin HTTP): {}", mailstack_net::describe_listen_error(.source))]
     Listen {
         /// The address that could not be bound.
         addr: String,
         /// The operating-system error.
         source: io::Error,
     },
-}
-
-/// A short lower-case description of an I/O error without the `(os error N)`
-/// suffix, the way an administrator reads it in a log line.
-pub(crate) fn describe_io(err: &io::Error) -> String {
-    match err.kind() {
-        io::ErrorKind::AddrInUse => "address already in use".to_owned(),
-        io::ErrorKind::AddrNotAvailable => {
-            "address not available (no local interface has this address)".to_owned()
-        }
-        io::ErrorKind::PermissionDenied => {
-            "permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)".to_owned()
-        }
-        _ => {
-            let text = err.to_string();
-            match text.find(" (os error") {
-                Some(cut) => text[..cut].to_owned(),
-                None => text,
-            }
-        }
-    }
 }

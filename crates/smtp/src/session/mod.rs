@@ -96,7 +96,7 @@ impl SessionConfig {
 /// DSN parameters of one recipient (RFC 3461).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecipientParams {
-    /// `ORCPT=` as given (`rfc822;user@example.com`).
+    /// The address of `ORCPT=` (its `rfc822;` type is implied).
     pub orcpt: Option<String>,
     /// `NOTIFY=` flags as smtp-proto's `RCPT_NOTIFY_*` bits; 0 = not given.
     pub notify: u64,
