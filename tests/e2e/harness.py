@@ -90,7 +90,7 @@ class Stack:
                 "admin_listen": f"127.0.0.1:{self.mta_admin_port}",
                 "lmtp_address": f"unix:{self.lmtp_socket}",
                 "dns_resolver": f"127.0.0.1:{self.dns_port}",
-                "dns_timeout": "2s",
+                "dns_timeout": "300ms",
                 "timeout": "30s",
                 "shutdown_grace": "10s",
             },

@@ -31,7 +31,8 @@ config_section! {
 config_section! {
     /// Where users, aliases and groups come from.
     pub struct DirectoryConfig("directory") {
-        /// Backend: `static` (a TOML users file edited with `mailctl user` / `mailctl alias`).
+        /// Backend: `static` (a TOML users file edited with `mailctl user` / `mailctl alias`)
+        /// or `ldap` (OpenLDAP or Active Directory; see docs/ldap.md).
         pub backend: String = "static".into(),
         /// The static backend's users file. Re-read when it changes.
         pub users_file: String = "/etc/mailstack/users.toml".into(),
@@ -40,6 +41,39 @@ config_section! {
         pub subaddress_delimiter: String = "+".into(),
         /// How deep aliases and groups may nest before expansion stops (1–32).
         pub max_expansion_depth: usize = 8,
+        /// LDAP: server URLs (`ldap://`, `ldaps://`), tried in order (failover).
+        pub ldap_urls: Vec<String> = Vec::new(),
+        /// LDAP: upgrade `ldap://` connections with StartTLS.
+        pub ldap_starttls: bool = false,
+        /// LDAP: the service account's DN, used for searches.
+        pub ldap_bind_dn: String = String::new(),
+        /// LDAP: file holding the service account's password (one line). The environment
+        /// variable `MAILSTACK_LDAP_BIND_PASSWORD` is used when this is empty. Never logged.
+        pub ldap_bind_password_file: String = String::new(),
+        /// LDAP: where users and groups are searched.
+        pub ldap_base_dn: String = String::new(),
+        /// LDAP: attribute set, `openldap` (inetOrgPerson, `mail`, `mailAlternateAddress`,
+        /// `mailQuota`, `mailHost`, groupOfNames) or `active-directory` (`userPrincipalName`,
+        /// `proxyAddresses`, `memberOf`, `userAccountControl`).
+        pub ldap_preset: String = "openldap".into(),
+        /// LDAP: user search filter replacing the preset's; `%s` is the escaped address or login.
+        pub ldap_user_filter: String = String::new(),
+        /// LDAP: group search filter replacing the preset's; `%s` is the escaped address.
+        pub ldap_group_filter: String = String::new(),
+        /// LDAP: how logins are checked: `bind` (as the user's DN) or `compare` (an `{ARGON2}`
+        /// or `{SSHA}` `userPassword` read by the service account).
+        pub ldap_auth: String = "bind".into(),
+        /// LDAP: time allowed for connecting and for each operation.
+        pub ldap_timeout: DurationSpec = DurationSpec::secs(5),
+        /// LDAP: connections kept open per server (1–64).
+        pub ldap_pool_size: usize = 4,
+        /// LDAP: how long a found address is remembered (passwords never are).
+        pub ldap_cache_ttl: DurationSpec = DurationSpec::secs(60),
+        /// LDAP: how long an unknown address is remembered.
+        pub ldap_negative_cache_ttl: DurationSpec = DurationSpec::secs(10),
+        /// LDAP: the local domains. Empty: a domain is local when some user or group in LDAP
+        /// has an address in it.
+        pub local_domains: Vec<String> = Vec::new(),
     }
 }
 
@@ -112,13 +146,40 @@ impl TlsConfig {
 
 impl DirectoryConfig {
     pub(crate) fn validate(&self, p: &mut Problems) {
-        if self.backend != "static" {
-            p.add(
-                "directory.backend",
-                format!("unknown backend {:?} (known: \"static\")", self.backend),
-            );
+        p.one_of("directory.backend", &self.backend, &["static", "ldap"]);
+        if self.backend == "static" {
+            p.non_empty("directory.users_file", &self.users_file);
         }
-        p.non_empty("directory.users_file", &self.users_file);
+        if self.backend == "ldap" {
+            if self.ldap_urls.is_empty() {
+                p.add(
+                    "directory.ldap_urls",
+                    "the ldap backend needs at least one server URL",
+                );
+            }
+            for u in &self.ldap_urls {
+                if !(u.starts_with("ldap://") || u.starts_with("ldaps://")) {
+                    p.add(
+                        "directory.ldap_urls",
+                        format!("{u:?} is not an ldap:// or ldaps:// URL"),
+                    );
+                }
+            }
+            p.non_empty("directory.ldap_base_dn", &self.ldap_base_dn);
+        }
+        p.one_of(
+            "directory.ldap_preset",
+            &self.ldap_preset,
+            &["openldap", "active-directory"],
+        );
+        p.one_of("directory.ldap_auth", &self.ldap_auth, &["bind", "compare"]);
+        p.range("directory.ldap_pool_size", self.ldap_pool_size, 1, 64);
+        p.range(
+            "directory.ldap_timeout",
+            self.ldap_timeout.0.as_millis() as u64,
+            100,
+            120_000,
+        );
         if self
             .subaddress_delimiter
             .chars()

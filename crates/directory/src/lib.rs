@@ -10,8 +10,8 @@
 //! - [`expand()`] follows aliases and groups (with loop and depth limits) down to the final
 //!   recipients, applying subaddressing (`user+tag@` → `user@`) and per-domain catch-all.
 //!
-//! Backends: [`static_file`] (a TOML users file with argon2id hashes, edited by `mailctl`).
-//! An LDAP backend comes later behind the same trait.
+//! Backends: [`static_file`] (a TOML users file with argon2id hashes, edited by `mailctl`) and
+//! [`ldap`] (OpenLDAP or Active Directory through ldap3, pooled, with failover and a cache).
 //!
 //! What this crate must not do: speak a mail protocol or map its errors to reply codes (that is
 //! the protocol crates' job); log passwords; answer "unknown user" when the backend is merely
@@ -20,6 +20,7 @@
 #![forbid(unsafe_code)]
 
 pub mod expand;
+pub mod ldap;
 pub mod password;
 pub mod static_file;
 

@@ -99,9 +99,10 @@ async fn try_attempt(
                 }
             }
             if env.has_pending() {
-                env.next_attempt_ms = env
-                    .next_attempt_ms
-                    .min(now + ms(inner.opts.retry.min_backoff));
+                // Try the bounce again later, backing off like any failed attempt (never at
+                // once: a DSN that cannot be queued would otherwise spin).
+                env.attempts = env.attempts.saturating_add(1);
+                env.next_attempt_ms = now + ms(inner.opts.retry.backoff(env.attempts));
             }
         }
     }

@@ -215,6 +215,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     }
 }
 
+/// An address as an SMTP path: the local part quoted (RFC 5321 §4.1.2) when it is not a
+/// dot-atom, e.g. `"john doe"@example.org`, which the SMTP parser had unquoted.
+fn smtp_path(address: &str) -> String {
+    let Some(at) = address.rfind('@') else {
+        return address.to_string();
+    };
+    let (local, domain) = (&address[..at], &address[at..]);
+    let atext =
+        |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c) || !c.is_ascii();
+    let dot_atom = !local.is_empty()
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local.chars().all(|c| c == '.' || atext(c));
+    if dot_atom {
+        return address.to_string();
+    }
+    let mut quoted = String::from("\"");
+    for c in local.chars() {
+        if c == '"' || c == '\\' {
+            quoted.push('\\');
+        }
+        quoted.push(c);
+    }
+    quoted.push('"');
+    quoted + domain
+}
+
 /// Server extensions from the LHLO reply.
 #[derive(Debug, Default)]
 struct Extensions {
@@ -353,7 +381,7 @@ impl LmtpTransport {
             }
         }
 
-        let mut mail = format!("MAIL FROM:<{}>", req.sender);
+        let mut mail = format!("MAIL FROM:<{}>", smtp_path(&req.sender));
         if ext.size {
             mail.push_str(&format!(" SIZE={}", req.size));
         }
@@ -367,7 +395,7 @@ impl LmtpTransport {
         let rcpts: Vec<String> = req
             .recipients
             .iter()
-            .map(|r| format!("RCPT TO:<{r}>\r\n"))
+            .map(|r| format!("RCPT TO:<{}>\r\n", smtp_path(r)))
             .collect();
 
         // MAIL and RCPTs: one write with PIPELINING, else one command per round trip.
@@ -544,6 +572,18 @@ mod tests {
         assert_eq!(stuff(&[b"a\nb"]), b"a\r\nb\r\n");
         assert_eq!(stuff(&[b"a\r", b"\nb\r"]), b"a\r\nb\r\n");
         assert_eq!(stuff(&[b""]), b"");
+    }
+
+    #[test]
+    fn local_parts_that_are_not_dot_atoms_are_quoted() {
+        assert_eq!(smtp_path("a.b+c@example.org"), "a.b+c@example.org");
+        assert_eq!(
+            smtp_path("john doe@example.org"),
+            "\"john doe\"@example.org"
+        );
+        assert_eq!(smtp_path("a\"b@example.org"), "\"a\\\"b\"@example.org");
+        assert_eq!(smtp_path(".a@example.org"), "\".a\"@example.org");
+        assert_eq!(smtp_path(""), "");
     }
 
     #[test]

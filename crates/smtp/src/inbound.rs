@@ -116,37 +116,72 @@ fn received_header(
 }
 
 /// Remove `Authentication-Results:` fields that claim to come from us (`auth_serv_id`): only
-/// our own checks may speak in our name (RFC 8601 §5). Returns `None` when there is none.
+/// our own checks may speak in our name (RFC 8601 §5). Field names are matched as RFC 5322
+/// allows them (case, space before the colon) and the authserv-id is read after unfolding and
+/// removing comments, ignoring a version number. Returns `None` when there is none.
 fn strip_forged_auth_results(message: &[u8], auth_serv_id: &str) -> Option<Vec<u8>> {
     let end = message
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
         .map_or(message.len(), |p| p + 2);
     let (head, body) = message.split_at(end);
-    let mut out = Vec::with_capacity(message.len());
-    let mut dropping = false;
-    let mut dropped = false;
-    for line in head.split_inclusive(|&b| b == b'\n') {
-        let continuation = matches!(line.first(), Some(b' ' | b'\t'));
-        if !continuation {
-            dropping = line.len() > 23
-                && line[..23].eq_ignore_ascii_case(b"authentication-results:")
-                && String::from_utf8_lossy(&line[23..])
-                    .trim()
-                    .split(';')
-                    .next()
-                    .is_some_and(|id| id.trim().eq_ignore_ascii_case(auth_serv_id));
-            dropped |= dropping;
-        }
-        if !dropping {
-            out.extend_from_slice(line);
+    // Header fields: a line plus its continuation lines.
+    let mut fields: Vec<&[u8]> = Vec::new();
+    let mut start = 0;
+    let lines: Vec<&[u8]> = head.split_inclusive(|&b| b == b'\n').collect();
+    let mut offset = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let next_is_continuation = lines
+            .get(i + 1)
+            .is_some_and(|l| matches!(l.first(), Some(b' ' | b'\t')));
+        offset += line.len();
+        if !next_is_continuation {
+            fields.push(&head[start..offset]);
+            start = offset;
         }
     }
-    if !dropped {
+    let forged = |field: &[u8]| -> bool {
+        let Some(colon) = field.iter().position(|&b| b == b':') else {
+            return false;
+        };
+        let name = String::from_utf8_lossy(&field[..colon]);
+        if !name.trim().eq_ignore_ascii_case("authentication-results") {
+            return false;
+        }
+        let value = String::from_utf8_lossy(&field[colon + 1..]).replace(['\r', '\n'], "");
+        let id: String = without_comments(&value)
+            .trim_start()
+            .chars()
+            .take_while(|c| !c.is_whitespace() && *c != ';')
+            .collect();
+        id.eq_ignore_ascii_case(auth_serv_id)
+    };
+    if !fields.iter().any(|f| forged(f)) {
         return None;
+    }
+    let mut out = Vec::with_capacity(message.len());
+    for f in fields.into_iter().filter(|f| !forged(f)) {
+        out.extend_from_slice(f);
     }
     out.extend_from_slice(body);
     Some(out)
+}
+
+/// `text` without RFC 5322 comments (nested parentheses, backslash escapes).
+fn without_comments(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let (mut depth, mut escaped) = (0usize, false);
+    for c in text.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if depth > 0 => escaped = true,
+            '(' => depth += 1,
+            ')' if depth > 0 => depth -= 1,
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// `Received:` header fields in the header section of `message`.
@@ -353,6 +388,17 @@ mod tests {
             b"Authentication-Results: other.test; dkim=pass\r\nSubject: x\r\n\r\nAuthentication-Results: mx.test; body\r\n"
         );
         assert!(strip_forged_auth_results(b"Subject: x\r\n\r\nbody", "mx.test").is_none());
+        for forged in [
+            &b"Authentication-Results:\r\n\tmx.test; dkim=pass\r\nSubject: x\r\n\r\nb"[..],
+            b"Authentication-Results: mx.test 1; spf=pass\r\nSubject: x\r\n\r\nb",
+            b"Authentication-Results: (trusted) mx.test; dmarc=pass\r\nSubject: x\r\n\r\nb",
+            b"Authentication-Results : mx.test; spf=pass\r\nSubject: x\r\n\r\nb",
+        ] {
+            assert_eq!(
+                strip_forged_auth_results(forged, "mx.test").unwrap(),
+                b"Subject: x\r\n\r\nb"
+            );
+        }
     }
 
     #[test]

@@ -95,12 +95,38 @@ pub async fn run_smtp_mta(config: &Config, shutdown: Shutdown) -> Result<(), Ser
         "SMTP connections open now (relay listener)",
         move || relay_stats.active() as i64,
     );
-    let queue_stats = queue.clone();
-    metrics.gauge_fn(
-        "mailstack_queue_enqueued",
-        "Messages enqueued since start (DSNs included)",
-        move || queue_stats.stats().enqueued as i64,
-    );
+    type StatFn = fn(&mailstack_queue::QueueStats) -> u64;
+    let queue_gauges: [(&str, &str, StatFn); 5] = [
+        (
+            "mailstack_queue_enqueued",
+            "Messages enqueued since start (DSNs included)",
+            |s| s.enqueued,
+        ),
+        (
+            "mailstack_queue_commit_batches",
+            "Group commits since start (enqueues share their fsyncs)",
+            |s| s.commit_batches,
+        ),
+        (
+            "mailstack_queue_dir_fsyncs",
+            "Spool directory fsyncs since start",
+            |s| s.dir_fsyncs,
+        ),
+        (
+            "mailstack_queue_delivery_attempts",
+            "Delivery attempts since start",
+            |s| s.delivery_attempts,
+        ),
+        (
+            "mailstack_queue_dsns",
+            "Delivery status notifications generated since start",
+            |s| s.dsns,
+        ),
+    ];
+    for (name, help, read) in queue_gauges {
+        let q = queue.clone();
+        metrics.gauge_fn(name, help, move || read(&q.stats()) as i64);
+    }
 
     let session = |mode: Mode| -> Result<Arc<SessionConfig>, ServiceError> {
         Ok(Arc::new(SessionConfig {

@@ -209,6 +209,19 @@ impl<S: SessionStream> Io<S> {
         }
     }
 
+    /// Write `out` (and clear it) within `limit`: a client that stops reading its replies
+    /// cannot hold the session (and its connection slot) forever.
+    async fn send(&mut self, out: &mut String, limit: Duration) -> Result<(), Ending> {
+        match tokio::time::timeout(limit, self.wr.write_all(out.as_bytes())).await {
+            Ok(Ok(())) => {
+                out.clear();
+                Ok(())
+            }
+            Ok(Err(_)) => Err(Ending::IoError),
+            Err(_) => Err(Ending::Timeout),
+        }
+    }
+
     /// Upgrade to TLS. Whatever the client pipelined after STARTTLS is still in the buffer and
     /// is dropped here: it was sent in plain text (CVE-2011-0411).
     async fn start_tls(self, acceptor: mailstack_net::TlsAcceptor) -> std::io::Result<Self> {
@@ -237,8 +250,8 @@ where
         Mode::Lmtp => format!("220 {} LMTP ready\r\n", cfg.hostname),
         Mode::Smtp | Mode::Relay => format!("220 {} ESMTP mailstack\r\n", cfg.hostname),
     };
-    if io.wr.write_all(greeting.as_bytes()).await.is_err() {
-        return Ending::IoError;
+    if let Err(ending) = io.send(&mut greeting.clone(), cfg.timeout).await {
+        return ending;
     }
     let client_ip = peer.parse::<SocketAddr>().ok().map(|a| a.ip());
     let fresh_envelope = |helo: String, tls: Option<String>| Envelope {
@@ -258,11 +271,11 @@ where
 
     let ending = loop {
         // Flush replies only when the client has nothing more pipelined (RFC 2920).
-        if io.rd.buffer().is_empty() && !out.is_empty() {
-            if io.wr.write_all(out.as_bytes()).await.is_err() {
-                break Ending::IoError;
-            }
-            out.clear();
+        if io.rd.buffer().is_empty()
+            && !out.is_empty()
+            && let Err(ending) = io.send(&mut out, cfg.timeout).await
+        {
+            break ending;
         }
         if shutdown.is_triggered() && io.rd.buffer().is_empty() {
             out.push_str(&Reply::shutting_down(&cfg.hostname).to_wire());
@@ -292,6 +305,8 @@ where
         };
         // Set when RCPT named a recipient we refuse (as opposed to a protocol error).
         let mut recipient_refused = false;
+        // Set for 452 "too many recipients", which is flow control, not a client error.
+        let mut over_limit = false;
         let mut is_junk = false;
         let request = Request::parse(&mut line.iter());
         // Once BDAT chunks have started, only more BDAT (or RSET/QUIT/NOOP) may follow.
@@ -359,15 +374,19 @@ where
                         }
                         (Some(acceptor), None, _) => {
                             out.push_str("220 2.0.0 Ready to start TLS\r\n");
-                            if io.wr.write_all(out.as_bytes()).await.is_err() {
-                                break Ending::IoError;
+                            if let Err(ending) = io.send(&mut out, cfg.timeout).await {
+                                break ending;
                             }
-                            out.clear();
-                            io = match io.start_tls(acceptor.acceptor()).await {
-                                Ok(io) => io,
-                                Err(e) => {
+                            let handshake = io.start_tls(acceptor.acceptor());
+                            io = match tokio::time::timeout(cfg.timeout, handshake).await {
+                                Ok(Ok(io)) => io,
+                                Ok(Err(e)) => {
                                     tracing::info!(peer = %peer, error = %e, "TLS handshake failed");
                                     return Ending::IoError;
+                                }
+                                Err(_) => {
+                                    tracing::info!(peer = %peer, "TLS handshake timed out");
+                                    return Ending::Timeout;
                                 }
                             };
                             // RFC 3207 §4.2: forget everything, the client must EHLO again.
@@ -385,7 +404,25 @@ where
                     })),
                     State::Mail { .. } => Some(Reply::bad_sequence("Nested MAIL command")),
                     State::Ready => {
-                        if declared_size_too_big(&line, from.size, cfg.max_message_size) {
+                        const ADVERTISED: u64 = smtp_proto::MAIL_BODY_7BIT
+                            | smtp_proto::MAIL_BODY_8BITMIME
+                            | smtp_proto::MAIL_SMTPUTF8
+                            | smtp_proto::MAIL_RET_FULL
+                            | smtp_proto::MAIL_RET_HDRS;
+                        let unadvertised = from.flags & !ADVERTISED != 0
+                            || from.trans_id.is_some()
+                            || from.by != 0
+                            || from.solicit.is_some()
+                            || from.mtrk.is_some()
+                            || from.auth.is_some()
+                            || from.hold_for != 0
+                            || from.hold_until != 0
+                            || from.mt_priority != 0;
+                        if unadvertised {
+                            // REQUIRETLS, BY, HOLDFOR, MT-PRIORITY, BINARYMIME...: refused rather
+                            // than silently ignored (RFC 5321 §4.1.1.11).
+                            Some(Reply::unsupported_parameter("MAIL parameter"))
+                        } else if declared_size_too_big(&line, from.size, cfg.max_message_size) {
                             Some(Reply::too_big(cfg.max_message_size))
                         } else {
                             env.id = forwarded_id.take().unwrap_or_else(new_transaction_id);
@@ -407,22 +444,32 @@ where
                 Request::Rcpt { to } => match &mut state {
                     State::Mail { rcpts, .. } => {
                         if rcpts.len() >= cfg.max_recipients {
-                            recipient_refused = true;
+                            // Not an error: the client sends the rest in another transaction.
+                            over_limit = true;
                             Some(Reply::too_many_recipients())
                         } else {
                             let address = to.address.to_string();
-                            match handler.check_recipient(&env, &address).await {
-                                Ok(r) => {
-                                    rcpts.push((address, r));
-                                    env.rcpt_params.push(RecipientParams {
-                                        orcpt: to.orcpt.map(|o| o.to_string()),
-                                        notify: to.flags,
-                                    });
-                                    Some(Reply::recipient_ok())
-                                }
-                                Err(reply) => {
-                                    recipient_refused = true;
-                                    Some(reply)
+                            const NOTIFY: u64 = smtp_proto::RCPT_NOTIFY_SUCCESS
+                                | smtp_proto::RCPT_NOTIFY_FAILURE
+                                | smtp_proto::RCPT_NOTIFY_DELAY
+                                | smtp_proto::RCPT_NOTIFY_NEVER;
+                            if to.flags & !NOTIFY != 0 || to.rrvs != 0 {
+                                // CONNEG, RRVS: not advertised, so not accepted (RFC 5321 §4.1.1.11).
+                                Some(Reply::unsupported_parameter("RCPT parameter"))
+                            } else {
+                                match handler.check_recipient(&env, &address).await {
+                                    Ok(r) => {
+                                        rcpts.push((address, r));
+                                        env.rcpt_params.push(RecipientParams {
+                                            orcpt: to.orcpt.map(|o| o.to_string()),
+                                            notify: to.flags & NOTIFY,
+                                        });
+                                        Some(Reply::recipient_ok())
+                                    }
+                                    Err(reply) => {
+                                        recipient_refused = true;
+                                        Some(reply)
+                                    }
                                 }
                             }
                         }
@@ -435,10 +482,9 @@ where
                         chunks: None,
                     } if !rcpts.is_empty() => {
                         out.push_str(&Reply::start_data().to_wire());
-                        if io.wr.write_all(out.as_bytes()).await.is_err() {
-                            break Ending::IoError;
+                        if let Err(ending) = io.send(&mut out, cfg.timeout).await {
+                            break ending;
                         }
-                        out.clear();
                         match receive_data(&mut io.rd, &cfg).await {
                             Err(ending) => {
                                 if ending == Ending::Timeout {
@@ -447,8 +493,13 @@ where
                                 break ending;
                             }
                             Ok(received) => {
-                                finish_message(&cfg, &*handler, &env, &rcpts, received, &mut out)
+                                // Junk commands are counted per message actually transferred
+                                // (a relay reusing a connection sends RSET between messages).
+                                if finish_message(&cfg, &*handler, &env, &rcpts, received, &mut out)
                                     .await
+                                {
+                                    junk = 0;
+                                }
                             }
                         }
                         None
@@ -495,8 +546,11 @@ where
                                     || Received::Refused(Reply::temporary("Lost message data")),
                                     ChunkedBody::finish,
                                 );
-                                finish_message(&cfg, &*handler, &env, &rcpts, received, &mut out)
-                                    .await;
+                                if finish_message(&cfg, &*handler, &env, &rcpts, received, &mut out)
+                                    .await
+                                {
+                                    junk = 0;
+                                }
                                 None
                             } else {
                                 Some(Reply::new(
@@ -548,7 +602,7 @@ where
         if let Some(reply) = reply {
             // In LMTP the client is our own MTA: a transaction with many stale recipients must
             // not end the session (Dovecot has no such limit either).
-            let counts = !(cfg.mode.is_lmtp() && recipient_refused);
+            let counts = !(over_limit || cfg.mode.is_lmtp() && recipient_refused);
             if reply.code >= 400 && counts {
                 errors += 1;
             }
@@ -567,14 +621,15 @@ where
         }
     };
     if !out.is_empty() {
-        let _ = io.wr.write_all(out.as_bytes()).await;
+        let _ = io.send(&mut out, cfg.timeout).await;
     }
-    let _ = io.wr.shutdown().await;
+    let _ = tokio::time::timeout(cfg.timeout, io.wr.shutdown()).await;
     ending
 }
 
 /// End of DATA / BDAT LAST: hand the message to the handler (or send the refusal), one reply
 /// per recipient in LMTP, one in SMTP.
+/// Returns whether any recipient accepted the message.
 async fn finish_message<H: MailHandler>(
     cfg: &SessionConfig,
     handler: &H,
@@ -582,7 +637,7 @@ async fn finish_message<H: MailHandler>(
     rcpts: &[(String, H::Recipient)],
     received: Received,
     out: &mut String,
-) {
+) -> bool {
     let replies = match received {
         Received::Refused(reply) => {
             tracing::info!(id = %env.id, %reply, "message refused");
@@ -591,7 +646,9 @@ async fn finish_message<H: MailHandler>(
         }
         Received::Message(spool) => handler.deliver(env, rcpts, &spool).await,
     };
+    let accepted = replies.iter().any(Reply::is_positive);
     for r in replies {
         out.push_str(&r.to_wire());
     }
+    accepted
 }
