@@ -45,6 +45,8 @@ config_section! {
         pub ldap_urls: Vec<String> = Vec::new(),
         /// LDAP: upgrade `ldap://` connections with StartTLS.
         pub ldap_starttls: bool = false,
+        /// LDAP: CA certificates (PEM) for `ldaps://` and StartTLS; empty means the system's.
+        pub ldap_ca_file: String = String::new(),
         /// LDAP: the service account's DN, used for searches.
         pub ldap_bind_dn: String = String::new(),
         /// LDAP: file holding the service account's password (one line). The environment
@@ -60,6 +62,9 @@ config_section! {
         pub ldap_user_filter: String = String::new(),
         /// LDAP: group search filter replacing the preset's; `%s` is the escaped address.
         pub ldap_group_filter: String = String::new(),
+        /// LDAP: attributes holding a user's other addresses, replacing the preset's
+        /// (`mailAlternateAddress` for OpenLDAP, `proxyAddresses` for Active Directory).
+        pub ldap_alias_attributes: Vec<String> = Vec::new(),
         /// LDAP: how logins are checked: `bind` (as the user's DN) or `compare` (an `{ARGON2}`
         /// or `{SSHA}` `userPassword` read by the service account).
         pub ldap_auth: String = "bind".into(),

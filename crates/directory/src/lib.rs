@@ -142,6 +142,11 @@ pub trait Directory: Send + Sync {
 
     /// A short name for logs and `mailctl directory test` ("static:/etc/mailstack/users.toml").
     fn describe(&self) -> String;
+
+    /// The server that answered the last request, for backends with several (LDAP failover).
+    fn last_server(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Split `local@domain` at the last `@`. `None` if either side is empty.

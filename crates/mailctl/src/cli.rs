@@ -59,6 +59,11 @@ pub(crate) enum Command {
         #[command(subcommand)]
         action: GroupAction,
     },
+    /// Ask the configured directory (static or LDAP) how an address resolves.
+    Directory {
+        #[command(subcommand)]
+        action: DirectoryAction,
+    },
     /// Check logins against the configured directory (like `doveadm auth test`).
     Auth {
         #[command(subcommand)]
@@ -193,6 +198,17 @@ pub(crate) enum GroupAction {
     },
     /// List groups.
     List,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum DirectoryAction {
+    /// Show what an address is (user, alias, group), where it delivers (users with quota, host,
+    /// aliases; remote targets) and which server answered. Exit 0 if it delivers somewhere, 1 if
+    /// unknown, 2 if the directory failed.
+    Test {
+        /// The address.
+        address: String,
+    },
 }
 
 #[derive(Subcommand)]

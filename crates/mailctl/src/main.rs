@@ -6,7 +6,8 @@
 //!     mailctl up                      run the whole stack here with the embedded defaults
 //!     mailctl config check|defaults|reference
 //!     mailctl user add|del|passwd|list      mailctl alias add|del|list      mailctl group add|del|list
-//!     mailctl auth test LOGIN         mailctl mailbox status|messages ADDRESS
+//!     mailctl auth test LOGIN         mailctl directory test ADDRESS
+//!     mailctl mailbox status|messages ADDRESS
 //!     mailctl queue list|show ID|flush|hold ID|release ID|delete ID
 //!
 //! DESCRIPTION
@@ -49,6 +50,7 @@ fn main() -> std::process::ExitCode {
         cli::Command::Alias { action } => users_cmd::alias(&config, action),
         cli::Command::Group { action } => users_cmd::group(&config, action),
         cli::Command::Auth { action } => users_cmd::auth(&config, action),
+        cli::Command::Directory { action } => users_cmd::directory(&config, action),
         cli::Command::Mailbox { action } => mailbox_cmd::run(&config, action),
         cli::Command::Queue { action } => queue_cmd::run(&config, action),
     };

@@ -69,7 +69,7 @@ pub(crate) fn run(
 /// First start: the users file (empty, with its header) and the self-signed certificate.
 fn prepare(config: &Config) -> anyhow::Result<()> {
     let users = Path::new(&config.directory.users_file);
-    if !users.exists() {
+    if config.directory.backend == "static" && !users.exists() {
         mailstack_directory::static_file::edit_users_file(users, |_| Ok(()))?;
     }
     let (cert, key) = (

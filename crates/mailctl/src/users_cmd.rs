@@ -10,7 +10,9 @@ use mailstack_directory::AuthOutcome;
 use mailstack_directory::password::hash_password;
 use mailstack_directory::static_file::{UsersFile, edit_users_file, parse_quota};
 
-use crate::cli::{AliasAction, AuthAction, GroupAction, PasswordInput, UserAction};
+use crate::cli::{
+    AliasAction, AuthAction, DirectoryAction, GroupAction, PasswordInput, UserAction,
+};
 use crate::config_cmd;
 
 fn users_file(config: &Path) -> anyhow::Result<PathBuf> {
@@ -140,7 +142,7 @@ pub(crate) fn auth(config: &Path, action: AuthAction) -> anyhow::Result<ExitCode
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let dir = mailstack_smtp::service::open_directory(&cfg)?;
+        let dir = mailstack_smtp::service::open_directory(&cfg).await?;
         match dir.authenticate(&login, &pw).await {
             Ok(AuthOutcome::Accepted(user)) => {
                 println!("accepted: {} ({})", user.address, dir.describe());
@@ -155,5 +157,89 @@ pub(crate) fn auth(config: &Path, action: AuthAction) -> anyhow::Result<ExitCode
                 Ok(ExitCode::from(2))
             }
         }
+    })
+}
+
+pub(crate) fn directory(config: &Path, action: DirectoryAction) -> anyhow::Result<ExitCode> {
+    let DirectoryAction::Test { address } = action;
+    let cfg = config_cmd::load(config)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let dir = mailstack_smtp::service::open_directory(&cfg).await?;
+        let answered = |dir: &dyn mailstack_directory::Directory| {
+            dir.last_server().unwrap_or_else(|| dir.describe())
+        };
+        let normalized = match mailstack_directory::normalize_address(&address) {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("{e}");
+                return Ok(ExitCode::from(1));
+            }
+        };
+        let entry = match dir.lookup(&normalized).await {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("directory failure: {e} ({})", answered(dir.as_ref()));
+                return Ok(ExitCode::from(2));
+            }
+        };
+        match &entry {
+            Some(mailstack_directory::Entry::User(u)) => {
+                println!("{normalized}: user {}", u.address)
+            }
+            Some(mailstack_directory::Entry::Alias(t)) => {
+                println!("{normalized}: alias -> {}", t.join(", "))
+            }
+            Some(mailstack_directory::Entry::Group(m)) => {
+                println!("{normalized}: group of {}", m.join(", "))
+            }
+            None => {
+                println!("{normalized}: no entry of its own (subaddress and catch-all rules apply)")
+            }
+        }
+        let limits = mailstack_directory::ExpandLimits {
+            max_depth: cfg.directory.max_expansion_depth,
+            ..Default::default()
+        };
+        let x = match mailstack_directory::expand(dir.as_ref(), &normalized, &limits).await {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!("directory failure: {e} ({})", answered(dir.as_ref()));
+                return Ok(ExitCode::from(2));
+            }
+        };
+        for (u, via) in &x.users {
+            let quota = u
+                .quota_bytes
+                .map_or("unlimited".to_string(), |q| q.to_string());
+            println!(
+                "  delivers to {} (via {via}; uid {}; quota {quota}; host {}; aliases {})",
+                u.address,
+                u.uid.as_deref().unwrap_or("-"),
+                u.host.as_deref().unwrap_or("this node"),
+                if u.aliases.is_empty() {
+                    "-".to_string()
+                } else {
+                    u.aliases.join(",")
+                },
+            );
+        }
+        for r in &x.remote {
+            println!("  remote target {r}");
+        }
+        for u in &x.unknown {
+            println!("  unknown {u}");
+        }
+        if x.truncated {
+            println!("  (expansion truncated by the depth or recipient limit)");
+        }
+        println!("answered by {}", answered(dir.as_ref()));
+        Ok(if x.users.is_empty() && x.remote.is_empty() {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        })
     })
 }

@@ -274,6 +274,10 @@ fn tls_config(path: &std::path::Path) -> Result<rustls::ClientConfig, DirectoryE
 
 #[async_trait]
 impl Directory for LdapDirectory {
+    fn last_server(&self) -> Option<String> {
+        LdapDirectory::last_server(self)
+    }
+
     async fn lookup(&self, address: &str) -> Result<Option<Entry>, DirectoryError> {
         let key = normalize_address(address)?;
         if let Some(hit) = self.entries.get(&key) {

@@ -15,7 +15,7 @@ use crate::session::{Mode, SessionConfig};
 pub async fn run_lmtp(config: &Config, shutdown: Shutdown) -> Result<(), ServiceError> {
     let section = &config.lmtp_mda;
     let hostname = config.hostname();
-    let directory = open_directory(config)?;
+    let directory = open_directory(config).await?;
     let store = open_store(config)?;
     let listeners = bind_all("lmtp_mda.listen", &section.listen)?;
     let admin = bind_admin(&section.admin_listen).await?;

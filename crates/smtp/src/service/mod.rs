@@ -51,13 +51,61 @@ pub enum ServiceError {
     Setting(String),
 }
 
-/// Open the directory backend the config names.
-pub fn open_directory(config: &Config) -> Result<Arc<dyn Directory>, ServiceError> {
-    match config.directory.backend.as_str() {
+/// Open the directory backend the config names. An LDAP directory whose servers are all down
+/// still opens: it answers "unavailable" (4xx) until one is reachable.
+pub async fn open_directory(config: &Config) -> Result<Arc<dyn Directory>, ServiceError> {
+    let d = &config.directory;
+    match d.backend.as_str() {
         "static" => Ok(Arc::new(StaticDirectory::open(
-            PathBuf::from(&config.directory.users_file),
-            config.directory.subaddress_delimiter.clone(),
+            PathBuf::from(&d.users_file),
+            d.subaddress_delimiter.clone(),
         )?)),
+        "ldap" => {
+            use mailstack_directory::ldap::{AuthMethod, LdapDirectory, LdapOptions, Preset};
+            let bind_password = if d.ldap_bind_password_file.is_empty() {
+                std::env::var("MAILSTACK_LDAP_BIND_PASSWORD").unwrap_or_default()
+            } else {
+                std::fs::read_to_string(&d.ldap_bind_password_file)
+                    .map_err(|e| {
+                        ServiceError::Setting(format!(
+                            "directory.ldap_bind_password_file: cannot read {}: {e}",
+                            d.ldap_bind_password_file
+                        ))
+                    })?
+                    .trim_end_matches(['\r', '\n'])
+                    .to_string()
+            };
+            let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+            let opts = LdapOptions {
+                urls: d.ldap_urls.clone(),
+                bind_dn: d.ldap_bind_dn.clone(),
+                bind_password,
+                base_dn: d.ldap_base_dn.clone(),
+                preset: if d.ldap_preset == "active-directory" {
+                    Preset::ActiveDirectory
+                } else {
+                    Preset::OpenLdap
+                },
+                user_filter: non_empty(&d.ldap_user_filter),
+                group_filter: non_empty(&d.ldap_group_filter),
+                alias_attributes: (!d.ldap_alias_attributes.is_empty())
+                    .then(|| d.ldap_alias_attributes.clone()),
+                auth: if d.ldap_auth == "compare" {
+                    AuthMethod::Compare
+                } else {
+                    AuthMethod::Bind
+                },
+                starttls: d.ldap_starttls,
+                ca_file: non_empty(&d.ldap_ca_file).map(PathBuf::from),
+                timeout: d.ldap_timeout.get(),
+                pool_size: d.ldap_pool_size,
+                cache_ttl: d.ldap_cache_ttl.get(),
+                negative_cache_ttl: d.ldap_negative_cache_ttl.get(),
+                local_domains: d.local_domains.clone(),
+                subaddress_delimiters: d.subaddress_delimiter.clone(),
+            };
+            Ok(Arc::new(LdapDirectory::connect(opts).await?))
+        }
         other => Err(ServiceError::Setting(format!(
             "unknown directory backend {other:?}"
         ))),

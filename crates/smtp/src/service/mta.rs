@@ -21,7 +21,7 @@ use crate::verify::{Verifier, VerifyOptions};
 pub async fn run_smtp_mta(config: &Config, shutdown: Shutdown) -> Result<(), ServiceError> {
     let section = &config.smtp_mta;
     let hostname = config.hostname();
-    let directory = open_directory(config)?;
+    let directory = open_directory(config).await?;
     let tls = if section.starttls {
         Some(ReloadingTlsAcceptor::new(
             &config.tls.cert_file,
