@@ -35,43 +35,10 @@
 //!
 //! SEE ALSO
 //!     mailctl(8), docs/admin.md, docs/config.md
-use std::path::PathBuf;
-
-use anyhow::Context;
-use clap::Parser;
-
-/// The LMTP delivery agent of mailstack.
-#[derive(Parser)]
-#[command(version, about)]
-struct Args {
-    /// The stack's config file.
-    #[arg(long, env = "MAILSTACK_CONFIG", default_value = mailstack_config::DEFAULT_PATH)]
-    config: PathBuf,
-    /// Log format on stderr.
-    #[arg(long, default_value = "text")]
-    log_format: mailstack_telemetry::LogFormat,
-}
-
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    let args = Args::parse();
-    mailstack_telemetry::init_logging(args.log_format);
-    match run(args).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("lmtp-mda: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
-}
-
-async fn run(args: Args) -> anyhow::Result<()> {
-    let config = mailstack_config::load(&args.config)
-        .map_err(|e| anyhow::anyhow!("{e}"))
-        .context("invalid configuration")?;
-    let shutdown = mailstack_net::shutdown_on_signals();
-    mailstack_smtp::service::run_lmtp(&config, shutdown)
-        .await
-        .context("cannot run")?;
-    Ok(())
+fn main() -> std::process::ExitCode {
+    mailstack_telemetry::run_service(
+        "lmtp-mda",
+        "The LMTP delivery agent of mailstack: writes mail into the Maildir++ store.",
+        |config, shutdown| async move { mailstack_smtp::service::run_lmtp(&config, shutdown).await },
+    )
 }

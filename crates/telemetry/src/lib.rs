@@ -68,12 +68,14 @@ mod error;
 mod logging;
 mod metrics;
 mod readiness;
+mod service;
 
 pub use admin::{METRICS_CONTENT_TYPE, bind_admin, serve_admin};
 pub use error::TelemetryError;
 pub use logging::{LOG_ENV, LogFormat, init_logging};
 pub use metrics::{CounterFamily, GaugeFamily, HistogramBuckets, HistogramFamily, Labels, Metrics};
 pub use readiness::Readiness;
+pub use service::{ServiceArgs, run_service};
 
 /// Metric types returned by [`Metrics`], re-exported so that services do not
 /// need their own `prometheus-client` dependency.
