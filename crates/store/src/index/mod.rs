@@ -225,6 +225,13 @@ impl Index {
     }
 
     /// Begin a write transaction (serialized across processes).
+    /// Take the folder's `dovecot-uidlist.lock`. Lock order, everywhere: this lock first, then
+    /// the SQLite write transaction; the uidlist is updated after the commit, still under it.
+    pub(crate) async fn lock_uidlist(&self) -> Result<crate::maildir::lock::DotLock, StoreError> {
+        let dir = self.dir.clone();
+        crate::error::blocking(move || crate::maildir::uidlist::lock(&dir)).await
+    }
+
     pub(crate) async fn begin(&mut self) -> Result<Transaction<'_, Sqlite>, StoreError> {
         let path = self.path.clone();
         self.conn

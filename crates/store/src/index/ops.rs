@@ -112,8 +112,7 @@ impl Index {
         let path = self.path.clone();
         let fsync = self.fsync;
         let e = |e: sqlx::Error| StoreError::index(&path, e);
-        let d = dir.clone();
-        let lock = blocking(move || uidlist::lock(&d)).await?;
+        let lock = self.lock_uidlist().await?;
         let mut tx = self.begin().await?;
         let meta = read_meta(&mut tx).await.map_err(e)?;
         let (mut uidnext, mut modseq) = (meta.uidnext, meta.highest_modseq);
@@ -309,8 +308,7 @@ impl Index {
         let path = self.path.clone();
         let fsync = self.fsync;
         let e = |e: sqlx::Error| StoreError::index(&path, e);
-        let d = dir.clone();
-        let lock = blocking(move || uidlist::lock(&d)).await?;
+        let lock = self.lock_uidlist().await?;
         let mut tx = self.begin().await?;
         let meta = read_meta(&mut tx).await.map_err(e)?;
         let mut rows = Vec::new();

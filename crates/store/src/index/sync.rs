@@ -53,8 +53,7 @@ impl Index {
         let path = self.path.clone();
         let fsync = self.fsync;
         let e = |e: sqlx::Error| StoreError::index(&path, e);
-        let d = dir.clone();
-        let lock = blocking(move || uidlist::lock(&d)).await?;
+        let lock = self.lock_uidlist().await?;
         let mut tx = self.begin().await?;
         let meta = read_meta(&mut tx).await.map_err(e)?;
         let d = dir.clone();
@@ -243,8 +242,7 @@ impl Index {
         if last.is_some_and(|l| l >= max_live) {
             return Ok(());
         }
-        let d = dir.clone();
-        let lock = blocking(move || uidlist::lock(&d)).await?;
+        let lock = self.lock_uidlist().await?;
         let meta = read_meta(&mut self.conn).await.map_err(e)?;
         let rows = live_rows(&mut self.conn).await.map_err(e)?;
         let list = UidList {

@@ -5,7 +5,7 @@
 
 use std::fs;
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -45,13 +45,19 @@ impl DotLock {
                         file: Some(file),
                     });
                 }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    if is_stale(path) {
-                        tracing::warn!(lock = %path.display(), "removing stale lock file");
-                        let _ = fs::remove_file(path);
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => match stale_lock(path) {
+                    Staleness::Vanished => continue,
+                    Staleness::Stale(ino) => {
+                        // Remove it only if it is still the file judged stale: another waiter
+                        // may have broken it and taken a fresh lock under the same name.
+                        if fs::metadata(path).is_ok_and(|m| m.ino() == ino) {
+                            tracing::warn!(lock = %path.display(), "removing stale lock file");
+                            let _ = fs::remove_file(path);
+                        }
                         continue;
                     }
-                }
+                    Staleness::Held => {}
+                },
                 Err(e) => return Err(StoreError::io(path, e)),
             }
             if start.elapsed() > WAIT_AT_MOST {
@@ -87,17 +93,35 @@ impl DotLock {
     }
 }
 
+/// What another process's lock file is.
+enum Staleness {
+    /// Gone meanwhile: try to take it again at once.
+    Vanished,
+    /// Its owner is dead or it is too old; the inode that was judged.
+    Stale(u64),
+    /// Held by a live owner.
+    Held,
+}
+
+fn stale_lock(path: &Path) -> Staleness {
+    let Ok(meta) = fs::metadata(path) else {
+        return Staleness::Vanished;
+    };
+    let too_old = meta
+        .modified()
+        .ok()
+        .and_then(|mtime| SystemTime::now().duration_since(mtime).ok())
+        .is_some_and(|age| age > STALE_AFTER);
+    if too_old || owner_is_gone(path) {
+        Staleness::Stale(meta.ino())
+    } else {
+        Staleness::Held
+    }
+}
+
+#[cfg(test)]
 fn is_stale(path: &Path) -> bool {
-    if owner_is_gone(path) {
-        return true;
-    }
-    match fs::metadata(path).and_then(|m| m.modified()) {
-        Ok(mtime) => SystemTime::now()
-            .duration_since(mtime)
-            .is_ok_and(|age| age > STALE_AFTER),
-        // Vanished meanwhile: retry immediately.
-        Err(_) => true,
-    }
+    matches!(stale_lock(path), Staleness::Stale(_))
 }
 
 /// The lock names a process on this host that does not exist any more.
