@@ -121,6 +121,15 @@ enum OpenError {
     Other(StoreError),
 }
 
+/// SQLITE_BUSY (5) or SQLITE_LOCKED (6), with extended codes.
+fn is_busy(e: &sqlx::Error) -> bool {
+    let Some(db) = e.as_database_error() else {
+        return false;
+    };
+    let code = db.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0);
+    matches!(code & 0xff, 5 | 6)
+}
+
 fn is_corruption(e: &sqlx::Error) -> bool {
     let Some(db) = e.as_database_error() else {
         return false;
@@ -181,7 +190,20 @@ impl Index {
             })
             .busy_timeout(BUSY_TIMEOUT)
             .disable_statement_logging();
-        let mut conn = opts.connect().await.map_err(classify)?;
+        // Opening switches the file to WAL mode, which needs a moment of exclusive access: when
+        // several processes open a new index at once, SQLite answers "database is locked"
+        // without waiting for its busy timeout. Retry that case for a while.
+        let mut attempt = 0u32;
+        let mut conn = loop {
+            match opts.connect().await {
+                Ok(c) => break c,
+                Err(e) if is_busy(&e) && attempt < 200 => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt.min(20)))).await;
+                }
+                Err(e) => return Err(classify(e)),
+            }
+        };
         let check: String = sqlx::query_scalar("PRAGMA quick_check")
             .fetch_one(&mut conn)
             .await
