@@ -6,6 +6,7 @@
 //!   sizes, nesting) and the response serializer. It knows nothing of the store.
 //! - [`search`]: SEARCH, SORT and THREAD evaluated over a mailbox's messages.
 //! - [`view`]: a session's sequence numbers and the changes it may be told about now.
+//! - [`session`]: one connection's command loop over the store and the directory.
 //! - [`watch`]: one inotify instance for the whole process, fanning Maildir changes out to
 //!   every session that has the folder open (IDLE, new-mail notices).
 //!
@@ -16,5 +17,6 @@
 
 pub mod proto;
 pub mod search;
+pub mod session;
 pub mod view;
 pub mod watch;

@@ -86,63 +86,80 @@ impl MaildirWatcher {
     /// Be woken when the folder at `dir` (a Maildir folder: the directory holding `new/` and
     /// `cur/`) changes. Watches are shared: the folder is watched once however many sessions
     /// subscribe.
+    ///
+    /// Locking: the folder table's lock is never held while calling into inotify, because the
+    /// inotify thread takes that lock to dispatch events and `watch`/`unwatch` wait for that
+    /// thread. Calls into inotify are serialised by the watcher's own lock instead.
     pub fn subscribe(&self, dir: &Path) -> Result<Subscription, WatchError> {
         let dir = dir.to_path_buf();
-        let mut folders = self
-            .shared
-            .folders
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let rx = match folders.get_mut(&dir) {
-            Some(f) => {
-                f.subscribers += 1;
-                f.tx.subscribe()
-            }
-            None => {
-                let mut w = self.watcher.lock().unwrap_or_else(|p| p.into_inner());
-                for sub in ["new", "cur"] {
-                    let path = dir.join(sub);
-                    if let Err(source) = w.watch(&path, RecursiveMode::NonRecursive) {
-                        // Undo the half-made watch.
-                        let _ = w.unwatch(&dir.join("new"));
-                        return Err(WatchError::Notify { path, source });
-                    }
+        let (rx, first) = {
+            let mut folders = self.folders();
+            match folders.get_mut(&dir) {
+                Some(f) => {
+                    f.subscribers += 1;
+                    (f.tx.subscribe(), false)
                 }
-                let (tx, rx) = watch::channel(0);
-                folders.insert(dir.clone(), Folder { tx, subscribers: 1 });
-                rx
+                None => {
+                    let (tx, rx) = watch::channel(0);
+                    folders.insert(dir.clone(), Folder { tx, subscribers: 1 });
+                    (rx, true)
+                }
             }
         };
-        Ok(Subscription {
+        let sub = Subscription {
             rx,
-            dir,
+            dir: dir.clone(),
             owner: self.clone(),
-        })
+        };
+        if first {
+            let mut w = self.watcher.lock().unwrap_or_else(|p| p.into_inner());
+            for part in ["new", "cur"] {
+                let path = dir.join(part);
+                if let Err(source) = w.watch(&path, RecursiveMode::NonRecursive) {
+                    drop(w);
+                    // Dropping `sub` releases the entry (and any half-made watch).
+                    drop(sub);
+                    return Err(WatchError::Notify { path, source });
+                }
+            }
+        }
+        Ok(sub)
     }
 
     /// Folders watched now (for metrics and tests).
     pub fn watched_folders(&self) -> usize {
-        self.shared.folders.lock().map_or(0, |f| f.len())
+        self.folders().len()
+    }
+
+    fn folders(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Folder>> {
+        self.shared
+            .folders
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     fn release(&self, dir: &Path) {
-        let mut folders = self
-            .shared
-            .folders
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let last = match folders.get_mut(dir) {
-            Some(f) => {
-                f.subscribers -= 1;
-                f.subscribers == 0
+        let last = {
+            let mut folders = self.folders();
+            match folders.get_mut(dir) {
+                Some(f) if f.subscribers > 1 => {
+                    f.subscribers -= 1;
+                    false
+                }
+                Some(_) => {
+                    folders.remove(dir);
+                    true
+                }
+                None => false,
             }
-            None => false,
         };
         if last {
-            folders.remove(dir);
             let mut w = self.watcher.lock().unwrap_or_else(|p| p.into_inner());
-            for sub in ["new", "cur"] {
-                let _ = w.unwatch(&dir.join(sub));
+            // Someone may have subscribed again meanwhile: then the watch stays.
+            if !self.folders().contains_key(dir) {
+                for part in ["new", "cur"] {
+                    let _ = w.unwatch(&dir.join(part));
+                }
             }
         }
     }

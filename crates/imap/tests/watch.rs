@@ -94,3 +94,35 @@ async fn a_missing_folder_is_an_error_not_a_panic() {
     assert!(w.subscribe(&tmp.path().join("nope")).is_err());
     assert_eq!(w.watched_folders(), 0);
 }
+
+/// Subscribing and dropping while events pour in must never hang (the inotify thread takes
+/// the folder table's lock to dispatch; watch/unwatch must not be called under it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn churn_under_events_does_not_deadlock() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = maildir_folder(tmp.path(), "busy");
+    let w = MaildirWatcher::new().unwrap();
+    let writer = {
+        let dir = dir.clone();
+        std::thread::spawn(move || {
+            for i in 0..3000 {
+                let _ = fs::write(dir.join(format!("new/{i}")), b"x");
+            }
+        })
+    };
+    let churn = {
+        let (w, dir) = (w.clone(), dir.clone());
+        tokio::task::spawn_blocking(move || {
+            for _ in 0..300 {
+                let s = w.subscribe(&dir).unwrap();
+                drop(s);
+            }
+        })
+    };
+    tokio::time::timeout(Duration::from_secs(30), churn)
+        .await
+        .expect("no deadlock")
+        .unwrap();
+    writer.join().unwrap();
+    assert_eq!(w.watched_folders(), 0);
+}
