@@ -22,9 +22,15 @@ impl ByteSize {
 
 impl FromStr for ByteSize {
     type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let s = s.trim();
-        let (num, mult) = match s.char_indices().last() {
+    /// Whole bytes, optionally with `K`, `M`, `G` or `T` (powers of 1024, any case, optionally
+    /// followed by `B`: `512MB`), surrounding spaces ignored: `1500`, `25M`, `1g`.
+    fn from_str(text: &str) -> Result<Self, String> {
+        let s = text.trim();
+        let s = s
+            .strip_suffix(['B', 'b'])
+            .filter(|rest| rest.ends_with(|c: char| c.is_ascii_alphabetic()))
+            .unwrap_or(s);
+        let (digits, mult) = match s.char_indices().last() {
             Some((i, c)) if c.is_ascii_alphabetic() => {
                 let m: u64 = match c.to_ascii_uppercase() {
                     'B' => 1,
@@ -32,19 +38,23 @@ impl FromStr for ByteSize {
                     'M' => 1 << 20,
                     'G' => 1 << 30,
                     'T' => 1 << 40,
-                    _ => return Err(format!("unknown size suffix {c:?} (use K, M, G or T)")),
+                    _ => return Err(format!("unknown suffix {c:?} for a size (use K, M, G or T)")),
                 };
                 (&s[..i], m)
             }
             _ => (s, 1),
         };
-        let n: u64 = num
-            .trim()
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!(
+                "{text:?} is not a size (e.g. 1048576, 512K, 25M, 1G)"
+            ));
+        }
+        let n: u64 = digits
             .parse()
-            .map_err(|_| format!("{s:?} is not a size (e.g. 1048576, 512K, 25M, 1G)"))?;
+            .map_err(|_| format!("{text:?} is too large"))?;
         n.checked_mul(mult)
             .map(ByteSize)
-            .ok_or_else(|| format!("{s:?} is too large"))
+            .ok_or_else(|| format!("{text:?} is too large"))
     }
 }
 
@@ -175,6 +185,9 @@ mod tests {
         assert!("12X".parse::<ByteSize>().is_err());
         assert!("M".parse::<ByteSize>().is_err());
         assert!("99999999999T".parse::<ByteSize>().is_err());
+        assert!("1 G".parse::<ByteSize>().is_err());
+        assert!("+5".parse::<ByteSize>().is_err());
+        assert_eq!("512MB".parse::<ByteSize>().unwrap(), ByteSize(512 << 20));
         assert_eq!(ByteSize(25 << 20).to_string(), "25M");
         assert_eq!(ByteSize(1000).to_string(), "1000");
     }

@@ -97,41 +97,13 @@ fn is_false(b: &bool) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Quota(pub u64);
 
-const QUOTA_SUFFIXES: [(char, u64); 4] = [
-    ('T', 1 << 40),
-    ('G', 1 << 30),
-    ('M', 1 << 20),
-    ('K', 1 << 10),
-];
-
 /// Parse a quota: bytes (`"1500"`), or a number with a `K`/`M`/`G`/`T` suffix (powers of 1024,
 /// case-insensitive, optionally followed by `B`: `"1G"`, `"512mb"`).
 pub fn parse_quota(text: &str) -> Result<u64, DirectoryError> {
-    let bad = |why: &str| DirectoryError::Invalid(format!("bad quota {text:?}: {why}"));
-    let t = text.trim();
-    let t = t
-        .strip_suffix(['B', 'b'])
-        .filter(|rest| rest.ends_with(|c: char| c.is_ascii_alphabetic()))
-        .unwrap_or(t);
-    let (digits, multiplier) = match t.chars().last() {
-        Some(c) if c.is_ascii_alphabetic() => {
-            let upper = c.to_ascii_uppercase();
-            let (_, m) = QUOTA_SUFFIXES
-                .iter()
-                .find(|(s, _)| *s == upper)
-                .ok_or_else(|| bad("unknown suffix, use K, M, G or T"))?;
-            (&t[..t.len() - 1], *m)
-        }
-        _ => (t, 1),
-    };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad(
-            "want a whole number of bytes, optionally with K, M, G or T",
-        ));
-    }
-    let n: u64 = digits.parse().map_err(|_| bad("number too large"))?;
-    n.checked_mul(multiplier)
-        .ok_or_else(|| bad("number too large"))
+    // One size syntax for the whole stack: the config file's.
+    text.parse::<mailstack_config::ByteSize>()
+        .map(|b| b.bytes())
+        .map_err(|why| DirectoryError::Invalid(format!("bad quota {text:?}: {why}")))
 }
 
 impl FromStr for Quota {
@@ -144,23 +116,16 @@ impl FromStr for Quota {
 impl fmt::Display for Quota {
     /// The shortest exact form: `1G` for 2^30, `1536K` for 1.5 MiB, plain bytes otherwise.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (suffix, m) in QUOTA_SUFFIXES {
-            if self.0 != 0 && self.0.is_multiple_of(m) {
-                return write!(f, "{}{suffix}", self.0 / m);
-            }
-        }
-        write!(f, "{}", self.0)
+        mailstack_config::ByteSize(self.0).fmt(f)
     }
 }
 
 impl Serialize for Quota {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if self.0 != 0
-            && QUOTA_SUFFIXES
-                .iter()
-                .any(|(_, m)| self.0.is_multiple_of(*m))
-        {
-            s.serialize_str(&self.to_string())
+        // "1G" when a unit fits exactly, else plain bytes.
+        let text = self.to_string();
+        if text.ends_with(|c: char| c.is_ascii_alphabetic()) {
+            s.serialize_str(&text)
         } else {
             s.serialize_u64(self.0)
         }
