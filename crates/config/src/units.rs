@@ -38,7 +38,11 @@ impl FromStr for ByteSize {
                     'M' => 1 << 20,
                     'G' => 1 << 30,
                     'T' => 1 << 40,
-                    _ => return Err(format!("unknown suffix {c:?} for a size (use K, M, G or T)")),
+                    _ => {
+                        return Err(format!(
+                            "unknown suffix {c:?} for a size (use K, M, G or T)"
+                        ));
+                    }
                 };
                 (&s[..i], m)
             }
