@@ -9,7 +9,7 @@ use sqlx::Connection;
 use super::{INDEX_FILE, Index, MsgRow, SCHEMA, SCHEMA_VERSION, insert_row, now_secs};
 use crate::error::{IoContext, StoreError, blocking};
 use crate::flags::flags_to_letters;
-use crate::maildir::filename::decode_letters;
+use crate::maildir::filename::{decode_letters, delivery_order};
 use crate::maildir::keywords::Keywords;
 use crate::maildir::lock::DotLock;
 use crate::maildir::sync::{dir_mtimes, file_info, scan};
@@ -84,8 +84,8 @@ fn build_from_maildir(dir: &Path) -> Result<Built, StoreError> {
             None => unknown.push(row),
         }
     }
-    // Files the uidlist does not know get new UIDs in file name order
-    // (the BTreeMap iteration order).
+    // Files the uidlist does not know get new UIDs in Dovecot's delivery order.
+    unknown.sort_by(|a, b| delivery_order(&a.basename, &b.basename));
     for row in unknown {
         rows.push(MsgRow {
             uid: next_uid,

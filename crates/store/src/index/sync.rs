@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use super::{Index, MsgRow, insert_row, keywords_to_text, live_rows, now_secs, read_meta};
 use crate::error::{StoreError, blocking};
 use crate::flags::flags_to_letters;
-use crate::maildir::filename::decode_letters;
+use crate::maildir::filename::{decode_letters, delivery_order};
 use crate::maildir::keywords::Keywords;
 use crate::maildir::sync::{ScannedFile, dir_mtimes, file_info, scan};
 use crate::maildir::uidlist::{self, UidList};
@@ -108,9 +108,10 @@ impl Index {
                 }
             }
         }
-        // New files, in file name order.
+        // New files, in Dovecot's delivery order.
         let d = dir.clone();
-        let candidates: Vec<ScannedFile> = scanned.files.into_values().collect();
+        let mut candidates: Vec<ScannedFile> = scanned.files.into_values().collect();
+        candidates.sort_by(|a, b| delivery_order(&a.parsed.basename, &b.parsed.basename));
         let new_files = blocking(move || {
             let mut out = Vec::new();
             for file in candidates {

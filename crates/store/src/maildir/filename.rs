@@ -74,6 +74,29 @@ pub(crate) fn unique_base() -> String {
     )
 }
 
+/// Dovecot's order for Maildir file names (`maildir_filename_sort_cmp`): by the leading
+/// seconds, then by the `M<usecs>` part when both names have one, both compared as
+/// numbers (Dovecot does not zero-pad microseconds, so `M99` comes before `M100`), then
+/// the rest as bytes. New files get UIDs in this order, as they would under Dovecot.
+pub(crate) fn delivery_order(a: &str, b: &str) -> std::cmp::Ordering {
+    fn leading_number(s: &str) -> (u64, &str) {
+        let end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let n = s[..end]
+            .bytes()
+            .fold(0u64, |n, d| n.saturating_mul(10).saturating_add(u64::from(d - b'0')));
+        (n, &s[end..])
+    }
+    let (secs_a, rest_a) = leading_number(a);
+    let (secs_b, rest_b) = leading_number(b);
+    secs_a.cmp(&secs_b).then_with(|| {
+        let usecs = match (rest_a.strip_prefix(".M"), rest_b.strip_prefix(".M")) {
+            (Some(ma), Some(mb)) => leading_number(ma).0.cmp(&leading_number(mb).0),
+            _ => std::cmp::Ordering::Equal,
+        };
+        usecs.then_with(|| rest_a.cmp(rest_b))
+    })
+}
+
 /// Add the `S=` and `W=` fields to a unique base.
 pub(crate) fn with_sizes(base: &str, size: u64, vsize: u64) -> String {
     format!("{base},S={size},W={vsize}")
@@ -174,6 +197,17 @@ pub(crate) fn cur_name(basename: &str, letters: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn delivery_order_compares_seconds_and_microseconds_as_numbers() {
+        use std::cmp::Ordering::*;
+        assert_eq!(delivery_order("1.M99P1Q1.h", "1.M100P1Q1.h"), Less);
+        assert_eq!(delivery_order("9.M5P1Q1.h", "10.M1P1Q1.h"), Less);
+        assert_eq!(delivery_order("1.M5P1Q2.h", "1.M5P1Q10.h"), Greater); // bytes after M
+        assert_eq!(delivery_order("1.M5P1Q1.h", "1.M5P1Q1.h"), Equal);
+        assert_eq!(delivery_order("1.abc", "1.M5"), Greater);
+        assert_eq!(delivery_order("abc", "1.x"), Less);
+    }
 
     #[test]
     fn parse_full_name() {
