@@ -35,6 +35,7 @@
 
 mod auth;
 mod convert;
+mod fetch;
 mod mailboxes;
 mod reply;
 mod selected;

@@ -81,9 +81,9 @@ pub(crate) fn unique_base() -> String {
 pub(crate) fn delivery_order(a: &str, b: &str) -> std::cmp::Ordering {
     fn leading_number(s: &str) -> (u64, &str) {
         let end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-        let n = s[..end]
-            .bytes()
-            .fold(0u64, |n, d| n.saturating_mul(10).saturating_add(u64::from(d - b'0')));
+        let n = s[..end].bytes().fold(0u64, |n, d| {
+            n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+        });
         (n, &s[end..])
     }
     let (secs_a, rest_a) = leading_number(a);
