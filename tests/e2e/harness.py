@@ -67,6 +67,9 @@ class Stack:
         self.relay_port = free_port()
         self.mta_admin_port = free_port()
         self.queue = os.path.join(workdir, "queue")
+        self.imap_port = free_port()
+        self.imaps_port = free_port()
+        self.imap_admin_port = free_port()
         # A DNS "server" that refuses at once (nothing listens): checks end in temperror fast.
         self.dns_port = free_port()
         self.procs = {}
@@ -95,6 +98,14 @@ class Stack:
                 "shutdown_grace": "10s",
             },
             "queue": {"dir": self.queue, "min_backoff": "1s", "max_backoff": "2s"},
+            "imap": {
+                "listen": [f"127.0.0.1:{self.imap_port}"],
+                "tls_listen": [f"127.0.0.1:{self.imaps_port}"],
+                "admin_listen": f"127.0.0.1:{self.imap_admin_port}",
+                # Failed logins answer after 200ms, 400ms... (production: 2s steps).
+                "auth_failure_delay": "200ms",
+                "shutdown_grace": "5s",
+            },
         }
         for section, values in (extra or {}).items():
             sections.setdefault(section, {}).update(values)
@@ -124,7 +135,8 @@ class Stack:
     def start(self, name="lmtp-mda", wait=True, env=None):
         log = open(os.path.join(self.dir, f"{name}.log"), "ab")
         self.logs[name] = log
-        if name == "smtp-mta" and not os.path.exists(os.path.join(self.dir, "tls", "cert.pem")):
+        if name in ("smtp-mta", "imap-server") and not os.path.exists(
+                os.path.join(self.dir, "tls", "cert.pem")):
             self.make_certificate()
         p = subprocess.Popen([binary(name), "--config", self.config, "--log-format", "text"],
                              stdout=log, stderr=log, env={**os.environ, "MAILSTACK_LOG": "debug", **(env or {})})
@@ -134,8 +146,33 @@ class Stack:
         return p
 
     def admin_url(self, name="lmtp-mda"):
-        port = self.mta_admin_port if name == "smtp-mta" else self.admin_port
+        port = {"smtp-mta": self.mta_admin_port,
+                "imap-server": self.imap_admin_port}.get(name, self.admin_port)
         return f"http://127.0.0.1:{port}"
+
+    # --- IMAP clients --------------------------------------------------------------------------
+    def tls_context(self):
+        """A client TLS context trusting the test's self-signed certificate."""
+        import ssl
+        ctx = ssl.create_default_context(cafile=os.path.join(self.dir, "tls", "cert.pem"))
+        ctx.check_hostname = False
+        return ctx
+
+    def imap(self, user=None, password="secret-pw", tls=True):
+        """An imaplib client on the implicit-TLS port (or STARTTLS on the plain port when
+        `tls="starttls"`), logged in as `user` when given."""
+        import imaplib
+        if tls == "starttls":
+            c = imaplib.IMAP4("127.0.0.1", self.imap_port, timeout=30)
+            c.starttls(ssl_context=self.tls_context())
+        elif tls:
+            c = imaplib.IMAP4_SSL("127.0.0.1", self.imaps_port, ssl_context=self.tls_context(),
+                                  timeout=30)
+        else:
+            c = imaplib.IMAP4("127.0.0.1", self.imap_port, timeout=30)
+        if user:
+            c.login(user, password)
+        return c
 
     def wait_ready(self, name="lmtp-mda"):
         p = self.procs[name]

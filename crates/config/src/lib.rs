@@ -26,8 +26,8 @@ pub use cidr::Cidr;
 pub use declare::{KeyDoc, Section};
 pub use load::{ConfigError, ENV_PREFIX, Origin, Problem, Problems, load, load_str};
 pub use sections::{
-    DirectoryConfig, LmtpMdaConfig, QueueConfig, ServerConfig, SmtpMtaConfig, StoreConfig,
-    TlsConfig,
+    DirectoryConfig, ImapConfig, LmtpMdaConfig, QueueConfig, ServerConfig, SmtpMtaConfig,
+    StoreConfig, TlsConfig,
 };
 pub use units::{ByteSize, DurationSpec};
 
@@ -59,6 +59,8 @@ pub struct Config {
     pub smtp_mta: SmtpMtaConfig,
     /// `[queue]`
     pub queue: QueueConfig,
+    /// `[imap]`
+    pub imap: ImapConfig,
 }
 
 /// Every section's name, doc and keys, in file order.
@@ -74,6 +76,7 @@ pub fn sections() -> Vec<(&'static str, String, Vec<KeyDoc>)> {
         one::<LmtpMdaConfig>(),
         one::<SmtpMtaConfig>(),
         one::<QueueConfig>(),
+        one::<ImapConfig>(),
     ]
 }
 
@@ -95,6 +98,7 @@ impl Config {
         self.lmtp_mda.validate(p);
         self.smtp_mta.validate(p);
         self.queue.validate(p);
+        self.imap.validate(p);
     }
 
     /// The host name to announce: `server.hostname`, or the machine's host name.

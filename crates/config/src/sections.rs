@@ -309,6 +309,46 @@ config_section! {
 }
 
 config_section! {
+    /// imap-server: IMAP4rev1/IMAP4rev2 over the store, for Thunderbird, mutt, Evolution and
+    /// Roundcube. Port 143 offers STARTTLS, port 993 is TLS from the first byte (RFC 8314);
+    /// both use the `[tls]` certificate.
+    pub struct ImapConfig("imap") {
+        /// Listeners for IMAP with STARTTLS (port 143).
+        pub listen: Vec<String> = vec!["[::]:143".into()],
+        /// Listeners for IMAP over implicit TLS (port 993).
+        pub tls_listen: Vec<String> = vec!["[::]:993".into()],
+        /// Admin HTTP listener (`/healthz`, `/readyz`, `/metrics`).
+        pub admin_listen: String = "127.0.0.1:9143".into(),
+        /// Offer STARTTLS on `listen`.
+        pub starttls: bool = true,
+        /// Allow LOGIN and AUTHENTICATE without TLS. For tests and trusted networks only: the
+        /// default advertises `LOGINDISABLED` and refuses passwords in clear text.
+        pub allow_plaintext_auth: bool = false,
+        /// Longest command line in bytes, literals excluded (1K–1M).
+        pub max_line_length: usize = 65536,
+        /// Largest message APPEND accepts (1K–2G); announced as `APPENDLIMIT`.
+        pub max_message_size: ByteSize = ByteSize::mib(50),
+        /// Delay before answering a failed login; it grows with the failures of the same client
+        /// address and of the same login name (up to 15 times).
+        pub auth_failure_delay: DurationSpec = DurationSpec::secs(2),
+        /// Failed logins after which the connection is closed (1–100).
+        pub max_auth_failures: usize = 3,
+        /// Inactivity after which a client is logged out, IDLE included (RFC 9051: 30 minutes at
+        /// least).
+        pub autologout: DurationSpec = DurationSpec::secs(30 * 60),
+        /// How often an idling session looks at its folder when inotify cannot watch it.
+        pub idle_poll: DurationSpec = DurationSpec::secs(5),
+        /// Concurrent connections in total.
+        pub max_connections: usize = 10000,
+        /// Concurrent connections from one IP address (`0` = no limit). Offices behind one NAT
+        /// address need a high value: each Thunderbird opens up to five.
+        pub max_connections_per_ip: usize = 200,
+        /// On SIGTERM, how long commands in progress may take before sessions are closed.
+        pub shutdown_grace: DurationSpec = DurationSpec::secs(10),
+    }
+}
+
+config_section! {
     /// The durable queue of smtp-mta: spool directory and retry schedule.
     pub struct QueueConfig("queue") {
         /// Spool directory (messages, envelopes). smtp-mta owns it; `mailctl queue` works on it.
@@ -400,6 +440,40 @@ impl SmtpMtaConfig {
             100,
             60_000,
         );
+    }
+}
+
+impl ImapConfig {
+    pub(crate) fn validate(&self, p: &mut Problems) {
+        for l in &self.listen {
+            p.listen_addr("imap.listen", l);
+        }
+        for l in &self.tls_listen {
+            p.listen_addr("imap.tls_listen", l);
+        }
+        p.listen_addr("imap.admin_listen", &self.admin_listen);
+        p.range("imap.max_line_length", self.max_line_length, 1024, 1 << 20);
+        p.range(
+            "imap.max_message_size",
+            self.max_message_size.0,
+            1 << 10,
+            2 << 30,
+        );
+        p.range(
+            "imap.auth_failure_delay",
+            self.auth_failure_delay.0.as_millis() as u64,
+            0,
+            60_000,
+        );
+        p.range("imap.max_auth_failures", self.max_auth_failures, 1, 100);
+        p.range("imap.autologout", self.autologout.0.as_secs(), 60, 86_400);
+        p.range(
+            "imap.idle_poll",
+            self.idle_poll.0.as_millis() as u64,
+            100,
+            600_000,
+        );
+        p.range("imap.max_connections", self.max_connections, 1, 1_000_000);
     }
 }
 

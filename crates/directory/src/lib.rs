@@ -21,8 +21,13 @@
 
 pub mod expand;
 pub mod ldap;
+mod open;
 pub mod password;
 pub mod static_file;
+pub mod throttle;
+
+pub use open::open;
+pub use throttle::AuthThrottle;
 
 pub use expand::{ExpandLimits, Expansion, expand};
 
@@ -101,6 +106,10 @@ pub enum DirectoryError {
     /// editing API returns it. Permanent.
     #[error("already exists: {0}")]
     AlreadyExists(String),
+    /// The configuration cannot be used (unknown backend, unreadable bind password file).
+    /// Permanent: an admin must fix it.
+    #[error("{0}")]
+    Setting(String),
 }
 
 impl DirectoryError {
@@ -112,6 +121,7 @@ impl DirectoryError {
             DirectoryError::BadAddress(_)
                 | DirectoryError::NotFound(_)
                 | DirectoryError::AlreadyExists(_)
+                | DirectoryError::Setting(_)
         )
     }
 }

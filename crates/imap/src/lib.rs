@@ -7,6 +7,8 @@
 //! - [`search`]: SEARCH, SORT and THREAD evaluated over a mailbox's messages.
 //! - [`view`]: a session's sequence numbers and the changes it may be told about now.
 //! - [`session`]: one connection's command loop over the store and the directory.
+//! - [`service`]: imap-server's listeners (143 with STARTTLS, 993 with implicit TLS) and admin
+//!   endpoint around the sessions.
 //! - [`watch`]: one inotify instance for the whole process, fanning Maildir changes out to
 //!   every session that has the folder open (IDLE, new-mail notices).
 //!
@@ -17,6 +19,7 @@
 
 pub mod proto;
 pub mod search;
+pub mod service;
 pub mod session;
 pub mod view;
 pub mod watch;

@@ -5,6 +5,7 @@ mod session_common;
 use std::time::Duration;
 
 use base64::Engine as _;
+use mailstack_directory::AuthThrottle;
 use mailstack_imap::session::Ending;
 use session_common::{Env, ScriptedDirectory};
 
@@ -143,8 +144,9 @@ async fn wrong_password_is_refused() {
 #[tokio::test(start_paused = true)]
 async fn failure_delay_grows_then_disconnects() {
     let tmp = tempfile::tempdir().unwrap();
-    let env = Env::with_directory(tmp, ScriptedDirectory::new(Ok(false)));
-    let base = env.config.auth_failure_delay;
+    let mut env = Env::with_directory(tmp, ScriptedDirectory::new(Ok(false)));
+    let base = Duration::from_secs(2);
+    env.config.throttle = AuthThrottle::new(base);
     let mut c = env.client().await;
     for n in 1..=2u32 {
         let start = tokio::time::Instant::now();
@@ -160,6 +162,44 @@ async fn failure_delay_grows_then_disconnects() {
     assert!(r.tagged().contains("NO [AUTHENTICATIONFAILED]"));
     assert!(c.line().await.starts_with("* BYE"));
     assert_eq!(c.ending().await, Ending::TooManyErrors);
+
+    // A new connection does not start over: the address and the name have 3 failures.
+    let mut c = env.client().await;
+    let start = tokio::time::Instant::now();
+    let r = c.cmd("b1 LOGIN bob@example.com x").await;
+    assert!(r.tagged().contains("NO [AUTHENTICATIONFAILED]"));
+    assert!(start.elapsed() >= base * 4, "waited {:?}", start.elapsed());
+}
+
+#[tokio::test]
+async fn authenticate_login_with_and_without_initial_response() {
+    let env = Env::new();
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let mut c = env.client().await;
+    c.send("a1 AUTHENTICATE LOGIN").await;
+    assert_eq!(c.line().await, format!("+ {}", b64("Username:")));
+    c.send(&b64("alice@example.com")).await;
+    assert_eq!(c.line().await, format!("+ {}", b64("Password:")));
+    c.send(&b64(session_common::PASSWORD)).await;
+    let r = c.until_tagged("a1").await;
+    assert!(r.tagged().starts_with("a1 OK"), "{}", r.tagged());
+
+    let mut c = env.client().await;
+    c.send(&format!(
+        "a1 AUTHENTICATE LOGIN {}",
+        b64("alice@example.com")
+    ))
+    .await;
+    assert_eq!(c.line().await, format!("+ {}", b64("Password:")));
+    c.send(&b64(session_common::PASSWORD)).await;
+    c.until_tagged("a1").await.assert_ok();
+
+    let mut c = env.client().await;
+    c.send("a1 AUTHENTICATE LOGIN").await;
+    c.line().await;
+    c.send("*").await;
+    let r = c.until_tagged("a1").await;
+    assert!(r.tagged().starts_with("a1 BAD"), "{}", r.tagged());
 }
 
 #[tokio::test]

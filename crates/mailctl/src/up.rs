@@ -51,7 +51,7 @@ pub(crate) fn run(
             }
             r
         };
-        let (lmtp, mta) = tokio::join!(
+        let (lmtp, mta, imap) = tokio::join!(
             async {
                 let r = mailstack_smtp::service::run_lmtp(&config, shutdown.clone()).await;
                 stop_all(r.context("lmtp-mda"))
@@ -60,8 +60,12 @@ pub(crate) fn run(
                 let r = mailstack_smtp::service::run_smtp_mta(&config, shutdown.clone()).await;
                 stop_all(r.context("smtp-mta"))
             },
+            async {
+                let r = mailstack_imap::service::run_imap(&config, shutdown.clone()).await;
+                stop_all(r.context("imap-server"))
+            },
         );
-        lmtp.and(mta)
+        lmtp.and(mta).and(imap)
     })?;
     Ok(ExitCode::SUCCESS)
 }
@@ -105,12 +109,19 @@ fn print_banner(config: &Config, path: &Path) {
         config.lmtp_mda.listen.join(", "),
         config.lmtp_mda.admin_listen
     );
+    println!(
+        "  imap       IMAP on {} (STARTTLS), {} (TLS)   admin http://{}/readyz",
+        config.imap.listen.join(", "),
+        config.imap.tls_listen.join(", "),
+        config.imap.admin_listen
+    );
     println!("  mail store {}", config.store.root);
     println!("  queue      {}", config.queue.dir);
     println!("  users      {}", config.directory.users_file);
     println!();
     println!("Add a user:   mailctl user add alice@example.com");
     println!("Send a mail:  swaks --server 127.0.0.1:2525 --to alice@example.com");
+    println!("Read it:      mutt -f imaps://alice@example.com@127.0.0.1:1993/INBOX");
     println!("Queue:        mailctl queue list");
     println!("Stop:         Ctrl-C");
 }

@@ -69,6 +69,7 @@ mod listener;
 mod selfsigned;
 mod server;
 mod shutdown;
+mod stream;
 mod tls;
 
 pub use addr::ListenAddr;
@@ -80,6 +81,7 @@ pub use server::{
     Admission, ConnectionStats, OverLimit, REJECT_TIMEOUT, Server, ServerLimits, serve,
 };
 pub use shutdown::{Shutdown, shutdown_on_signals};
+pub use stream::SessionStream;
 pub use tls::{DEFAULT_CHECK_INTERVAL, ReloadingTlsAcceptor, TlsConfigSource, WATCH_INTERVAL};
 
 /// Re-exported so that protocol crates name the same types without their

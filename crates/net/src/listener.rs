@@ -62,6 +62,15 @@ impl Listener {
         }
     }
 
+    /// Bind every address of a configured listener list (`"[::]:143"`, `"unix:/run/x.sock"`),
+    /// in order; the first bad or unbindable address is the error.
+    pub fn bind_all(addrs: &[String]) -> Result<Vec<Listener>, NetError> {
+        addrs
+            .iter()
+            .map(|a| Listener::bind(&a.parse::<ListenAddr>()?))
+            .collect()
+    }
+
     /// The bound address; for TCP with port 0, the port the kernel chose.
     pub fn local_addr(&self) -> ListenAddr {
         match &self.inner {

@@ -104,3 +104,28 @@ async fn metrics(State(state): State<AdminState>) -> Response {
 async fn not_found() -> (StatusCode, &'static str) {
     (StatusCode::NOT_FOUND, "not found\n")
 }
+
+/// Start the admin endpoint for a service; it keeps answering while the protocol listeners
+/// drain and stops when the returned token is triggered. Readiness turns false as soon as
+/// `shutdown` triggers, so a load balancer stops sending clients at once.
+pub fn spawn_admin(
+    admin: tokio::net::TcpListener,
+    metrics: crate::Metrics,
+    readiness: crate::Readiness,
+    shutdown: &mailstack_net::Shutdown,
+) -> (mailstack_net::Shutdown, tokio::task::JoinHandle<()>) {
+    let admin_stop = mailstack_net::Shutdown::new();
+    let task = {
+        let stop = admin_stop.clone();
+        tokio::spawn(serve_admin(admin, metrics, readiness.clone(), async move {
+            stop.triggered().await
+        }))
+    };
+    let shutdown = shutdown.clone();
+    tokio::spawn(async move {
+        shutdown.triggered().await;
+        tracing::info!("shutting down: finishing transactions in progress");
+        readiness.set_shutting_down();
+    });
+    (admin_stop, task)
+}

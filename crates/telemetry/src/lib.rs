@@ -70,7 +70,7 @@ mod metrics;
 mod readiness;
 mod service;
 
-pub use admin::{METRICS_CONTENT_TYPE, bind_admin, serve_admin};
+pub use admin::{METRICS_CONTENT_TYPE, bind_admin, serve_admin, spawn_admin};
 pub use error::TelemetryError;
 pub use logging::{LOG_ENV, LogFormat, init_logging};
 pub use metrics::{CounterFamily, GaugeFamily, HistogramBuckets, HistogramFamily, Labels, Metrics};

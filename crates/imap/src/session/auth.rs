@@ -1,4 +1,7 @@
-//! CAPABILITY, LOGIN and AUTHENTICATE PLAIN.
+//! CAPABILITY, LOGIN and AUTHENTICATE (PLAIN, LOGIN; SASL-IR), with failures slowed down per
+//! client address and per login name through the process's shared [`AuthThrottle`].
+//!
+//! [`AuthThrottle`]: mailstack_directory::AuthThrottle
 
 use mailstack_directory::AuthOutcome;
 use mailstack_store::Quota;
@@ -20,13 +23,19 @@ impl<S: ImapStream> Session<S> {
         let mut caps = vec!["IMAP4rev1".to_string(), "LITERAL+".to_string()];
         if self.user.is_none() {
             caps.push("SASL-IR".into());
+            if !self.tls && self.config.starttls.is_some() {
+                caps.push("STARTTLS".into());
+            }
             if self.auth_allowed() {
-                caps.push("AUTH=PLAIN".into());
+                caps.extend(["AUTH=PLAIN", "AUTH=LOGIN"].map(String::from));
             } else {
                 caps.push("LOGINDISABLED".into());
             }
         } else {
             caps.extend(["IDLE", "UNSELECT", "SPECIAL-USE"].map(String::from));
+            if self.compression.is_none() {
+                caps.push("COMPRESS=DEFLATE".into());
+            }
         }
         caps
     }
@@ -45,33 +54,84 @@ impl<S: ImapStream> Session<S> {
         mechanism: &str,
         initial: Option<Secret>,
     ) -> Step {
-        if !mechanism.eq_ignore_ascii_case("PLAIN") {
+        let mechanism = if mechanism.eq_ignore_ascii_case("PLAIN") {
+            Mechanism::Plain
+        } else if mechanism.eq_ignore_ascii_case("LOGIN") {
+            Mechanism::Login { username: None }
+        } else {
             return Step::Done(Done::no(
                 Some(Code::Cannot),
                 "Unsupported authentication mechanism",
             ));
-        }
+        };
         if !self.auth_allowed() {
             return Step::Done(privacy_required());
         }
-        match initial {
-            Some(ir) => Step::Done(self.plain(ir.expose()).await),
-            None => {
-                self.send(Response::Continuation(Continuation::Base64(Vec::new())));
-                self.mode = Mode::Sasl {
-                    tag: tag.to_string(),
-                };
-                Step::Pending
+        match (mechanism, initial) {
+            (Mechanism::Plain, Some(ir)) => Step::Done(self.plain(ir.expose()).await),
+            (Mechanism::Login { .. }, Some(ir)) => {
+                // SASL-IR with LOGIN: the initial response is the user name.
+                self.sasl_challenge(
+                    tag,
+                    LOGIN_PASSWORD_PROMPT,
+                    Mechanism::Login {
+                        username: Some(Secret::new(ir.expose().to_vec())),
+                    },
+                )
+            }
+            (Mechanism::Plain, None) => self.sasl_challenge(tag, b"", Mechanism::Plain),
+            (m @ Mechanism::Login { .. }, None) => {
+                self.sasl_challenge(tag, LOGIN_USERNAME_PROMPT, m)
             }
         }
     }
 
-    /// The client's answer to our empty `+ ` challenge.
-    pub(super) async fn sasl_continue(&mut self, frame: &Frame) -> Done {
-        match parse_sasl_response(frame) {
-            Ok(SaslResponse::Data(data)) => self.plain(data.expose()).await,
-            Ok(SaslResponse::Cancel) => Done::bad("Authentication cancelled"),
-            Err(_) => Done::bad("Invalid base64"),
+    fn sasl_challenge(&mut self, tag: &str, challenge: &[u8], mechanism: Mechanism) -> Step {
+        self.send(Response::Continuation(Continuation::Base64(
+            challenge.to_vec(),
+        )));
+        self.mode = Mode::Sasl {
+            tag: tag.to_string(),
+            mechanism,
+        };
+        Step::Pending
+    }
+
+    /// The client's answer to a `+ ` challenge. `Some` when the exchange is over.
+    pub(super) async fn sasl_continue(
+        &mut self,
+        tag: &str,
+        mechanism: Mechanism,
+        frame: &Frame,
+    ) -> Option<Done> {
+        let data = match parse_sasl_response(frame) {
+            Ok(SaslResponse::Data(data)) => data,
+            Ok(SaslResponse::Cancel) => return Some(Done::bad("Authentication cancelled")),
+            Err(_) => return Some(Done::bad("Invalid base64")),
+        };
+        match mechanism {
+            Mechanism::Plain => Some(self.plain(data.expose()).await),
+            Mechanism::Login { username: None } => {
+                let _ = self.sasl_challenge(
+                    tag,
+                    LOGIN_PASSWORD_PROMPT,
+                    Mechanism::Login {
+                        username: Some(data),
+                    },
+                );
+                None
+            }
+            Mechanism::Login {
+                username: Some(user),
+            } => {
+                let (Ok(user), Ok(pass)) = (
+                    std::str::from_utf8(user.expose()),
+                    std::str::from_utf8(data.expose()),
+                ) else {
+                    return Some(Done::bad("Malformed LOGIN response"));
+                };
+                Some(self.check_password(user, pass).await)
+            }
         }
     }
 
@@ -99,11 +159,20 @@ impl<S: ImapStream> Session<S> {
 
     async fn check_password(&mut self, login: &str, password: &str) -> Done {
         let user = match self.directory.authenticate(login, password).await {
-            Ok(AuthOutcome::Accepted(user)) => user,
+            Ok(AuthOutcome::Accepted(user)) => {
+                self.config.throttle.succeeded(self.peer_ip, login);
+                user
+            }
             Ok(AuthOutcome::Rejected) => {
                 self.auth_failures += 1;
-                tracing::info!(peer = %self.peer, failures = self.auth_failures, "imap login failed");
-                tokio::time::sleep(self.config.auth_failure_delay * self.auth_failures).await;
+                let delay = self.config.throttle.failed(self.peer_ip, login);
+                tracing::info!(
+                    peer = %self.peer,
+                    failures = self.auth_failures,
+                    delay_ms = delay.as_millis() as u64,
+                    "imap login failed"
+                );
+                tokio::time::sleep(delay).await;
                 return Done::no(Some(Code::AuthenticationFailed), "Authentication failed");
             }
             Err(e) => {
@@ -141,6 +210,18 @@ impl<S: ImapStream> Session<S> {
         let caps = self.capabilities();
         Done::ok_code(Code::Capability(caps), "Logged in")
     }
+}
+
+/// `Username:` and `Password:`, the prompts every AUTH LOGIN client expects.
+const LOGIN_USERNAME_PROMPT: &[u8] = b"Username:";
+const LOGIN_PASSWORD_PROMPT: &[u8] = b"Password:";
+
+/// A SASL exchange in progress.
+pub(super) enum Mechanism {
+    /// PLAIN (RFC 4616): one response.
+    Plain,
+    /// LOGIN (draft-murchison-sasl-login): the user name, then the password.
+    Login { username: Option<Secret> },
 }
 
 fn privacy_required() -> Done {

@@ -34,6 +34,7 @@
 //! no UID EXPUNGE). FETCH bodies are read whole into memory (not streamed).
 
 mod auth;
+mod compress;
 mod convert;
 mod fetch;
 mod mailboxes;
@@ -43,9 +44,10 @@ mod selected;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mailstack_directory::Directory;
+use mailstack_directory::{AuthThrottle, Directory};
+use mailstack_net::{ReloadingTlsAcceptor, SessionStream};
 use mailstack_store::{Quota, Store, UserStore};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::proto::{
     Code, Command, CommandBody, CommandFramer, Continuation, Data, Frame, Limits, Response,
@@ -63,9 +65,6 @@ pub struct ImapConfig {
     pub allow_plaintext_auth: bool,
     /// The command framer's limits (line and literal sizes).
     pub limits: Limits,
-    /// Delay before answering a failed login; the n-th failure of a connection waits n times
-    /// this (default 2 s).
-    pub auth_failure_delay: Duration,
     /// Failed logins after which the connection is closed (default 3).
     pub max_auth_failures: u32,
     /// Inactivity after which the server logs the client out, IDLE included (default 30 min,
@@ -77,6 +76,14 @@ pub struct ImapConfig {
     /// Folders created with the INBOX at a user's first login (default: Drafts, Sent, Trash,
     /// Junk, Archive).
     pub default_folders: Vec<String>,
+    /// The certificate for STARTTLS; `None`: STARTTLS is not offered (implicit-TLS
+    /// listeners, tests over pipes).
+    pub starttls: Option<ReloadingTlsAcceptor>,
+    /// Failed-login counters shared by every session of the process (per IP and per login);
+    /// the n-th failure is answered after n times its base delay (default 2 s).
+    pub throttle: AuthThrottle,
+    /// Largest message APPEND accepts, announced as `APPENDLIMIT`.
+    pub max_message_size: u64,
 }
 
 impl Default for ImapConfig {
@@ -84,7 +91,6 @@ impl Default for ImapConfig {
         ImapConfig {
             allow_plaintext_auth: false,
             limits: Limits::default(),
-            auth_failure_delay: Duration::from_secs(2),
             max_auth_failures: 3,
             autologout: Duration::from_secs(30 * 60),
             idle_poll: Duration::from_secs(5),
@@ -92,27 +98,26 @@ impl Default for ImapConfig {
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
+            starttls: None,
+            throttle: AuthThrottle::new(Duration::from_secs(2)),
+            max_message_size: Limits::default().max_append_literal,
         }
     }
 }
 
-/// A byte stream a session can run over, and whether it is encrypted.
-pub trait ImapStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
-    /// `true` when the stream is TLS (implicit TLS on 993).
-    fn is_tls(&self) -> bool;
-}
+/// A byte stream a session can run over: a [`SessionStream`] (a
+/// [`mailstack_net::Connection`] in production, upgradable with STARTTLS; an in-memory
+/// `tokio::io::DuplexStream` in tests).
+pub trait ImapStream: SessionStream {}
 
-impl ImapStream for mailstack_net::Connection {
-    fn is_tls(&self) -> bool {
-        self.tls_info().is_some()
-    }
-}
+impl<T: SessionStream> ImapStream for T {}
 
-impl ImapStream for DuplexStream {
-    fn is_tls(&self) -> bool {
-        false
-    }
-}
+/// Most inflated input handed to the framer at once (see [`compress::Deflate`]).
+const INFLATE_STEP: usize = 64 * 1024;
+/// An output buffer larger than this (after a big FETCH) is freed rather than kept.
+const OUT_BUFFER_KEEP: usize = 64 * 1024;
+/// Time allowed for the TLS handshake after STARTTLS.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why a session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,10 +148,13 @@ pub async fn run_imap_session<S: ImapStream>(
     shutdown: mailstack_net::Shutdown,
 ) -> Ending {
     let tls = stream.is_tls();
+    let peer_ip = peer.parse::<std::net::SocketAddr>().map(|a| a.ip()).ok();
     let session = Session {
-        stream,
+        stream: Some(stream),
         tls,
         peer,
+        peer_ip,
+        compression: None,
         framer: CommandFramer::new(config.limits.clone()),
         config,
         directory,
@@ -174,7 +182,10 @@ enum Mode {
     /// A command.
     Command,
     /// A SASL response line for the AUTHENTICATE with this tag.
-    Sasl { tag: String },
+    Sasl {
+        tag: String,
+        mechanism: auth::Mechanism,
+    },
     /// `DONE` ends the IDLE with this tag.
     Idle { tag: String },
 }
@@ -185,6 +196,10 @@ enum Step {
     Done(Done),
     /// Waiting for more client input (AUTHENTICATE, IDLE).
     Pending,
+    /// Completed with OK; after sending it, upgrade the connection to TLS.
+    StartTls,
+    /// Completed with OK; after sending it, compress both directions.
+    Compress,
     /// Close the connection (responses already queued).
     End(Ending),
 }
@@ -204,7 +219,8 @@ fn command_spec(body: &CommandBody) -> Option<(Needs, bool)> {
     use CommandBody as C;
     Some(match body {
         C::Capability | C::Noop | C::Logout => (Needs::Any, true),
-        C::Login { .. } | C::Authenticate { .. } => (Needs::NotAuthenticated, true),
+        C::Login { .. } | C::Authenticate { .. } | C::StartTls => (Needs::NotAuthenticated, true),
+        C::Compress(_) => (Needs::Authenticated, true),
         C::Select { .. }
         | C::Examine { .. }
         | C::Create { .. }
@@ -222,9 +238,14 @@ fn command_spec(body: &CommandBody) -> Option<(Needs, bool)> {
 }
 
 struct Session<S> {
-    stream: S,
+    /// The connection; `None` only while STARTTLS swaps it for its TLS form.
+    stream: Option<S>,
     tls: bool,
     peer: String,
+    /// The client's address, for the login throttle (`None` on unix sockets and pipes).
+    peer_ip: Option<std::net::IpAddr>,
+    /// COMPRESS=DEFLATE state once active.
+    compression: Option<compress::Deflate>,
     config: Arc<ImapConfig>,
     directory: Arc<dyn Directory>,
     store: Store,
@@ -303,6 +324,12 @@ impl<S: ImapStream> Session<S> {
                             let _ = self.flush().await;
                             return ending;
                         }
+                        // Pipelined commands: send what is ready before running the next, so
+                        // a client that does not read stalls its session instead of growing
+                        // the output buffer.
+                        if self.out.len() >= OUT_BUFFER_KEEP && self.flush().await.is_err() {
+                            return Ending::IoError;
+                        }
                     }
                     Err(e) => {
                         self.send(e.response());
@@ -313,15 +340,34 @@ impl<S: ImapStream> Session<S> {
                     }
                 }
             }
+            // Compressed input already read but not yet inflated comes before new reads.
+            if let Some(c) = self.compression.as_mut().filter(|c| c.has_pending()) {
+                match c.inflate_some(INFLATE_STEP) {
+                    Ok(data) => {
+                        self.framer.push(&data);
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::info!(peer = %self.peer, error = %e, "bad compressed input");
+                        return Ending::IoError;
+                    }
+                }
+            }
             if self.flush().await.is_err() {
                 return Ending::IoError;
             }
             let idling = matches!(self.mode, Mode::Idle { .. });
             let poll = self.config.idle_poll;
+            let Some(stream) = self.stream.as_mut() else {
+                return Ending::IoError;
+            };
             tokio::select! {
-                r = self.stream.read(&mut buf) => match r {
+                r = stream.read(&mut buf) => match r {
                     Ok(0) => return Ending::ClientClosed,
-                    Ok(n) => self.framer.push(&buf[..n]),
+                    Ok(n) => match self.compression.as_mut() {
+                        Some(c) => c.feed(&buf[..n]),
+                        None => self.framer.push(&buf[..n]),
+                    },
                     Err(_) => return Ending::IoError,
                 },
                 _ = self.shutdown.triggered() => {
@@ -344,9 +390,11 @@ impl<S: ImapStream> Session<S> {
     /// Handle one framed line; `Some` ends the session.
     async fn on_frame(&mut self, frame: Frame) -> Option<Ending> {
         match std::mem::replace(&mut self.mode, Mode::Command) {
-            Mode::Sasl { tag } => {
-                let done = self.sasl_continue(&frame).await;
-                self.complete(&tag, done, true).await
+            Mode::Sasl { tag, mechanism } => {
+                match self.sasl_continue(&tag, mechanism, &frame).await {
+                    Some(done) => self.after_login_attempt(&tag, done).await,
+                    None => None,
+                }
             }
             Mode::Idle { tag } => {
                 if let Some(sub) = self.idle_sub.take() {
@@ -392,6 +440,15 @@ impl<S: ImapStream> Session<S> {
             Step::Done(done) => self.complete(&tag, done, expunges_ok).await,
             Step::Pending => None,
             Step::End(ending) => Some(ending),
+            Step::StartTls => self.start_tls(&tag).await,
+            Step::Compress => {
+                self.send_tagged(&tag, Done::ok("DEFLATE active"));
+                if self.flush().await.is_err() {
+                    return Some(Ending::IoError);
+                }
+                self.compression = Some(compress::Deflate::new());
+                None
+            }
         }
     }
 
@@ -415,6 +472,24 @@ impl<S: ImapStream> Session<S> {
                 return Step::End(Ending::Logout);
             }
             C::Login { username, password } => self.login(&username, password.expose()).await,
+            C::StartTls => {
+                if self.tls {
+                    Done::bad("TLS is already active")
+                } else if self.config.starttls.is_none() {
+                    Done::bad("STARTTLS not available on this port")
+                } else {
+                    return Step::StartTls;
+                }
+            }
+            C::Compress(mechanism) => {
+                if self.compression.is_some() {
+                    Done::no(Some(Code::CompressionActive), "Compression already active")
+                } else if mechanism != "DEFLATE" {
+                    Done::bad("Unknown compression mechanism")
+                } else {
+                    return Step::Compress;
+                }
+            }
             C::Authenticate {
                 mechanism,
                 initial_response,
@@ -476,16 +551,35 @@ impl<S: ImapStream> Session<S> {
             } => self.search(uid, returns, criteria).await,
             _ => Done::bad("Command not supported"),
         };
-        if self.auth_failures >= self.config.max_auth_failures && self.user.is_none() {
+        if self.too_many_failures() {
             self.send_tagged(tag, done);
-            self.send(Response::status(
-                None,
-                StatusKind::Bye,
-                "Too many authentication failures",
-            ));
+            self.send_too_many_failures();
             return Step::End(Ending::TooManyErrors);
         }
         Step::Done(done)
+    }
+
+    fn too_many_failures(&self) -> bool {
+        self.auth_failures >= self.config.max_auth_failures && self.user.is_none()
+    }
+
+    fn send_too_many_failures(&mut self) {
+        self.send(Response::status(
+            None,
+            StatusKind::Bye,
+            "Too many authentication failures",
+        ));
+    }
+
+    /// The end of a multi-step AUTHENTICATE: the completion, or the end of the connection
+    /// after too many failures.
+    async fn after_login_attempt(&mut self, tag: &str, done: Done) -> Option<Ending> {
+        if self.too_many_failures() {
+            self.send_tagged(tag, done);
+            self.send_too_many_failures();
+            return Some(Ending::TooManyErrors);
+        }
+        self.complete(tag, done, true).await
     }
 
     /// Send the mailbox updates, then the tagged completion.
@@ -507,9 +601,60 @@ impl<S: ImapStream> Session<S> {
         if self.out.is_empty() {
             return Ok(());
         }
-        let out = std::mem::take(&mut self.out);
-        self.stream.write_all(&out).await?;
-        self.stream.flush().await
+        let mut out = std::mem::take(&mut self.out);
+        if let Some(c) = self.compression.as_mut() {
+            out = c.deflate(&out)?;
+        }
+        let stream = self
+            .stream
+            .as_mut()
+            .ok_or(std::io::ErrorKind::NotConnected)?;
+        // A client that stops reading is given up after the autologout time.
+        let write = async {
+            stream.write_all(&out).await?;
+            stream.flush().await
+        };
+        tokio::time::timeout(self.config.autologout, write)
+            .await
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+        // Keep a small buffer, not the largest response ever sent.
+        out.clear();
+        if out.capacity() <= OUT_BUFFER_KEEP {
+            self.out = out;
+        }
+        Ok(())
+    }
+
+    /// STARTTLS (RFC 9051 §6.2.1): send the OK in clear, then the handshake. Whatever the
+    /// client pipelined after the command was sent in clear and is dropped (the same attack as
+    /// CVE-2011-0411 in SMTP): the framer starts afresh.
+    async fn start_tls(&mut self, tag: &str) -> Option<Ending> {
+        let Some(acceptor) = self.config.starttls.clone() else {
+            return Some(Ending::IoError);
+        };
+        self.send_tagged(tag, Done::ok("Begin TLS negotiation now"));
+        if self.flush().await.is_err() {
+            return Some(Ending::IoError);
+        }
+        self.framer = CommandFramer::new(self.config.limits.clone());
+        let stream = self.stream.take()?;
+        let handshake = stream.start_tls(acceptor.acceptor());
+        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, handshake).await {
+            Ok(Ok(stream)) => {
+                tracing::debug!(peer = %self.peer, tls = ?stream.tls_description(), "starttls");
+                self.stream = Some(stream);
+                self.tls = true;
+                None
+            }
+            Ok(Err(e)) => {
+                tracing::info!(peer = %self.peer, error = %e, "TLS handshake failed");
+                Some(Ending::IoError)
+            }
+            Err(_) => {
+                tracing::info!(peer = %self.peer, "TLS handshake timed out");
+                Some(Ending::Timeout)
+            }
+        }
     }
 
     /// Sync the selected mailbox and queue what the client may be told now.

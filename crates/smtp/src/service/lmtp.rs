@@ -4,10 +4,10 @@ use std::sync::Arc;
 
 use mailstack_config::Config;
 use mailstack_directory::ExpandLimits;
-use mailstack_net::{Server, ServerLimits, Shutdown};
+use mailstack_net::{Listener, Server, ServerLimits, Shutdown};
 use mailstack_telemetry::{Metrics, Readiness, bind_admin};
 
-use super::{ServiceError, bind_all, open_directory, open_store, serve_sessions, spawn_admin};
+use super::{ServiceError, open_directory, open_store, serve_sessions, spawn_admin};
 use crate::lmtp::LocalDelivery;
 use crate::session::{Mode, SessionConfig};
 
@@ -17,7 +17,7 @@ pub async fn run_lmtp(config: &Config, shutdown: Shutdown) -> Result<(), Service
     let hostname = config.hostname();
     let directory = open_directory(config).await?;
     let store = open_store(config)?;
-    let listeners = bind_all("lmtp_mda.listen", &section.listen)?;
+    let listeners = Listener::bind_all(&section.listen)?;
     let admin = bind_admin(&section.admin_listen).await?;
 
     let metrics = Metrics::new();

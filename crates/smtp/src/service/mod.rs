@@ -15,11 +15,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use mailstack_config::{Cidr, Config};
-use mailstack_directory::static_file::StaticDirectory;
 use mailstack_directory::{Directory, DirectoryError};
-use mailstack_net::{Admission, ListenAddr, Listener, NetError, Server, Shutdown};
+use mailstack_net::{Admission, NetError, Server, Shutdown};
 use mailstack_store::{Store, StoreError, StoreOptions};
-use mailstack_telemetry::{Metrics, Readiness, TelemetryError, serve_admin};
+use mailstack_telemetry::TelemetryError;
 
 use crate::reply::Reply;
 use crate::session::{MailHandler, SessionConfig, run_session};
@@ -51,65 +50,9 @@ pub enum ServiceError {
     Setting(String),
 }
 
-/// Open the directory backend the config names. An LDAP directory whose servers are all down
-/// still opens: it answers "unavailable" (4xx) until one is reachable.
+/// Open the directory backend the config names (see [`mailstack_directory::open`]).
 pub async fn open_directory(config: &Config) -> Result<Arc<dyn Directory>, ServiceError> {
-    let d = &config.directory;
-    match d.backend.as_str() {
-        "static" => Ok(Arc::new(StaticDirectory::open(
-            PathBuf::from(&d.users_file),
-            d.subaddress_delimiter.clone(),
-        )?)),
-        "ldap" => {
-            use mailstack_directory::ldap::{AuthMethod, LdapDirectory, LdapOptions, Preset};
-            let bind_password = if d.ldap_bind_password_file.is_empty() {
-                std::env::var("MAILSTACK_LDAP_BIND_PASSWORD").unwrap_or_default()
-            } else {
-                std::fs::read_to_string(&d.ldap_bind_password_file)
-                    .map_err(|e| {
-                        ServiceError::Setting(format!(
-                            "directory.ldap_bind_password_file: cannot read {}: {e}",
-                            d.ldap_bind_password_file
-                        ))
-                    })?
-                    .trim_end_matches(['\r', '\n'])
-                    .to_string()
-            };
-            let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
-            let opts = LdapOptions {
-                urls: d.ldap_urls.clone(),
-                bind_dn: d.ldap_bind_dn.clone(),
-                bind_password,
-                base_dn: d.ldap_base_dn.clone(),
-                preset: if d.ldap_preset == "active-directory" {
-                    Preset::ActiveDirectory
-                } else {
-                    Preset::OpenLdap
-                },
-                user_filter: non_empty(&d.ldap_user_filter),
-                group_filter: non_empty(&d.ldap_group_filter),
-                alias_attributes: (!d.ldap_alias_attributes.is_empty())
-                    .then(|| d.ldap_alias_attributes.clone()),
-                auth: if d.ldap_auth == "compare" {
-                    AuthMethod::Compare
-                } else {
-                    AuthMethod::Bind
-                },
-                starttls: d.ldap_starttls,
-                ca_file: non_empty(&d.ldap_ca_file).map(PathBuf::from),
-                timeout: d.ldap_timeout.get(),
-                pool_size: d.ldap_pool_size,
-                cache_ttl: d.ldap_cache_ttl.get(),
-                negative_cache_ttl: d.ldap_negative_cache_ttl.get(),
-                local_domains: d.local_domains.clone(),
-                subaddress_delimiters: d.subaddress_delimiter.clone(),
-            };
-            Ok(Arc::new(LdapDirectory::connect(opts).await?))
-        }
-        other => Err(ServiceError::Setting(format!(
-            "unknown directory backend {other:?}"
-        ))),
-    }
+    Ok(mailstack_directory::open(&config.directory).await?)
 }
 
 /// Open the store the config names.
@@ -118,19 +61,6 @@ pub fn open_store(config: &Config) -> Result<Store, ServiceError> {
         root: PathBuf::from(&config.store.root),
         fsync: config.store.fsync,
     })?)
-}
-
-/// Bind every address of a listener list.
-pub fn bind_all(key: &str, addrs: &[String]) -> Result<Vec<Listener>, ServiceError> {
-    addrs
-        .iter()
-        .map(|a| {
-            let addr: ListenAddr = a
-                .parse()
-                .map_err(|e| ServiceError::Setting(format!("{key}: {a:?}: {e}")))?;
-            Ok(Listener::bind(&addr)?)
-        })
-        .collect()
 }
 
 /// Serve SMTP/LMTP sessions on `server` until shutdown. Over-limit connections get `421`;
@@ -176,26 +106,4 @@ pub(crate) async fn serve_sessions<H: MailHandler>(
         .await;
 }
 
-/// Start the admin endpoint; it is stopped with the returned token after the protocol
-/// listeners have drained. Readiness turns false as soon as `shutdown` triggers.
-pub(crate) fn spawn_admin(
-    admin: tokio::net::TcpListener,
-    metrics: Metrics,
-    readiness: Readiness,
-    shutdown: &Shutdown,
-) -> (Shutdown, tokio::task::JoinHandle<()>) {
-    let admin_stop = Shutdown::new();
-    let task = {
-        let stop = admin_stop.clone();
-        tokio::spawn(serve_admin(admin, metrics, readiness.clone(), async move {
-            stop.triggered().await
-        }))
-    };
-    let shutdown = shutdown.clone();
-    tokio::spawn(async move {
-        shutdown.triggered().await;
-        tracing::info!("shutting down: finishing transactions in progress");
-        readiness.set_shutting_down();
-    });
-    (admin_stop, task)
-}
+pub(crate) use mailstack_telemetry::spawn_admin;

@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use mailstack_config::{Cidr, Config};
 use mailstack_directory::ExpandLimits;
-use mailstack_net::{ListenAddr, ReloadingTlsAcceptor, Server, ServerLimits, Shutdown};
+use mailstack_net::{ListenAddr, Listener, ReloadingTlsAcceptor, Server, ServerLimits, Shutdown};
 use mailstack_queue::{Queue, QueueOptions, RetryPolicy};
 use mailstack_telemetry::{Metrics, Readiness, bind_admin};
 
-use super::{ServiceError, bind_all, open_directory, serve_sessions, spawn_admin};
+use super::{ServiceError, open_directory, serve_sessions, spawn_admin};
 use crate::client::LmtpTransport;
 use crate::inbound::{Inbound, InboundPolicy};
 use crate::session::{Mode, SessionConfig};
@@ -30,8 +30,8 @@ pub async fn run_smtp_mta(config: &Config, shutdown: Shutdown) -> Result<(), Ser
     } else {
         None
     };
-    let mx_listeners = bind_all("smtp_mta.listen", &section.listen)?;
-    let relay_listeners = bind_all("smtp_mta.relay_listen", &section.relay_listen)?;
+    let mx_listeners = Listener::bind_all(&section.listen)?;
+    let relay_listeners = Listener::bind_all(&section.relay_listen)?;
     let admin = bind_admin(&section.admin_listen).await?;
     let lmtp: ListenAddr = section
         .lmtp_address

@@ -10,9 +10,8 @@
 
 mod body;
 mod replies;
-mod stream;
 
-pub use stream::SessionStream;
+pub use mailstack_net::SessionStream;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

@@ -1,12 +1,13 @@
 //! What a session runs over: any async byte stream that may be upgraded to TLS in place
-//! (STARTTLS). Real connections are [`mailstack_net::Connection`]s; tests use in-memory pipes,
+//! (STARTTLS), shared by the SMTP/LMTP and IMAP sessions. Real connections are
+//! [`Connection`]s; tests use in-memory pipes,
 //! which cannot do TLS.
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
 
-use mailstack_net::{Connection, TlsAcceptor};
+use crate::{Connection, TlsAcceptor};
 use tokio::io::{AsyncRead, AsyncWrite, DuplexStream};
 
 /// A stream a session can run over.
@@ -18,6 +19,10 @@ pub trait SessionStream: AsyncRead + AsyncWrite + Unpin + Send + Sized + 'static
     ) -> Pin<Box<dyn Future<Output = io::Result<Self>> + Send>>;
     /// `TLSv1.3 with cipher TLS13_AES_256_GCM_SHA384` once TLS is up; `None` before.
     fn tls_description(&self) -> Option<String>;
+    /// Whether the stream is encrypted now.
+    fn is_tls(&self) -> bool {
+        self.tls_description().is_some()
+    }
 }
 
 impl SessionStream for Connection {

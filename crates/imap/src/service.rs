@@ -1,0 +1,226 @@
+//! imap-server as a service: bind the listeners and the admin endpoint first (so a port in
+//! use or a bad certificate stops start-up with a clear message), then run one
+//! [`run_imap_session`] per connection until shutdown.
+//!
+//! `[imap] listen` (143) offers STARTTLS; connections to `tls_listen` (993) do the TLS
+//! handshake before the greeting (RFC 8314). Both share one connection limit, one login
+//! throttle and one inotify watcher.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mailstack_config::Config;
+use mailstack_directory::{AuthThrottle, DirectoryError};
+use mailstack_net::{
+    Admission, ListenAddr, Listener, NetError, ReloadingTlsAcceptor, Server, ServerLimits, Shutdown,
+};
+use mailstack_store::{Store, StoreError, StoreOptions};
+use mailstack_telemetry::{Metrics, Readiness, TelemetryError, bind_admin, spawn_admin};
+use tokio::io::AsyncWriteExt;
+
+use crate::proto::Limits;
+use crate::session::{ImapConfig, run_imap_session};
+use crate::watch::{MaildirWatcher, WatchError};
+
+/// Why imap-server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// A listener or the certificate could not be set up.
+    #[error(transparent)]
+    Net(#[from] NetError),
+    /// The admin endpoint could not be set up.
+    #[error(transparent)]
+    Telemetry(#[from] TelemetryError),
+    /// The directory could not be opened.
+    #[error("directory: {0}")]
+    Directory(#[from] DirectoryError),
+    /// The store could not be opened.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// The inotify watcher could not be started.
+    #[error("inotify: {0}")]
+    Watch(#[from] WatchError),
+}
+
+/// Time allowed for the TLS handshake on the implicit-TLS port.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The session settings `[imap]` gives.
+pub fn session_config(config: &Config, starttls: Option<ReloadingTlsAcceptor>) -> ImapConfig {
+    let section = &config.imap;
+    let max_message = section.max_message_size.bytes();
+    ImapConfig {
+        allow_plaintext_auth: section.allow_plaintext_auth,
+        limits: Limits {
+            max_line: section.max_line_length,
+            max_append_literal: max_message,
+            max_append_command: max_message.saturating_mul(4),
+            ..Limits::default()
+        },
+        max_auth_failures: section.max_auth_failures as u32,
+        autologout: section.autologout.get(),
+        idle_poll: section.idle_poll.get(),
+        default_folders: config.store.default_folders.clone(),
+        starttls,
+        throttle: AuthThrottle::new(section.auth_failure_delay.get()),
+        max_message_size: max_message,
+    }
+}
+
+/// Run imap-server until `shutdown` is triggered and every session has ended (sessions are
+/// told `* BYE` at once; a command in progress has `shutdown_grace` to finish).
+pub async fn run_imap(config: &Config, shutdown: Shutdown) -> Result<(), ServiceError> {
+    let section = &config.imap;
+    let directory = mailstack_directory::open(&config.directory).await?;
+    let store = Store::new(StoreOptions {
+        root: PathBuf::from(&config.store.root),
+        fsync: config.store.fsync,
+    })?;
+    let needs_tls = section.starttls || !section.tls_listen.is_empty();
+    let tls = if needs_tls {
+        Some(ReloadingTlsAcceptor::new(
+            &config.tls.cert_file,
+            &config.tls.key_file,
+        )?)
+    } else {
+        None
+    };
+    let plain_listeners = Listener::bind_all(&section.listen)?;
+    let tls_listeners = Listener::bind_all(&section.tls_listen)?;
+    let admin = bind_admin(&section.admin_listen).await?;
+    let watcher = MaildirWatcher::new()?;
+    // Connections arriving on these local addresses speak TLS from the first byte.
+    let implicit_tls: Vec<SocketAddr> = tls_listeners
+        .iter()
+        .filter_map(|l| match l.local_addr() {
+            ListenAddr::Tcp(a) => Some(a),
+            _ => None,
+        })
+        .collect();
+    let listeners: Vec<Listener> = plain_listeners.into_iter().chain(tls_listeners).collect();
+
+    let metrics = Metrics::new();
+    let readiness = Readiness::new();
+    let server = Server::new(
+        listeners,
+        ServerLimits {
+            max_connections: section.max_connections,
+            max_connections_per_ip: section.max_connections_per_ip,
+        },
+    );
+    let stats = server.stats();
+    metrics.gauge_fn(
+        "mailstack_imap_connections",
+        "IMAP connections open now",
+        move || stats.active() as i64,
+    );
+    let session_config = Arc::new(session_config(
+        config,
+        tls.clone().filter(|_| section.starttls),
+    ));
+    let tls_watcher = tls.as_ref().map(|t| t.spawn_watcher(shutdown.clone()));
+    let (admin_stop, admin_task) = spawn_admin(admin, metrics, readiness.clone(), &shutdown);
+    readiness.set("imap listeners", true);
+    tracing::info!(
+        listen = ?section.listen, tls_listen = ?section.tls_listen,
+        admin = %section.admin_listen, "imap-server ready"
+    );
+
+    let implicit_tls = Arc::new(implicit_tls);
+    server
+        .run(
+            shutdown.clone(),
+            section.shutdown_grace.get(),
+            move |conn, peer, admission, sd| {
+                let session_config = session_config.clone();
+                let directory = directory.clone();
+                let store = store.clone();
+                let watcher = watcher.clone();
+                let tls = tls.clone();
+                let implicit_tls = implicit_tls.clone();
+                async move {
+                    let wants_tls = peer
+                        .local
+                        .is_some_and(|l| is_implicit_tls(&implicit_tls, l));
+                    let mut conn = conn;
+                    if wants_tls {
+                        let Some(tls) = tls else { return };
+                        let acceptor = tls.acceptor();
+                        let handshake = conn.start_tls(&acceptor);
+                        conn = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, handshake).await {
+                            Ok(Ok(c)) => c,
+                            Ok(Err(e)) => {
+                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => return,
+                        };
+                    }
+                    if let Admission::OverLimit(_) = admission {
+                        let _ = conn
+                            .write_all(b"* BYE [UNAVAILABLE] Too many connections, try later\r\n")
+                            .await;
+                        let _ = conn.shutdown().await;
+                        return;
+                    }
+                    let ending = run_imap_session(
+                        conn,
+                        peer.to_string(),
+                        session_config,
+                        directory,
+                        store,
+                        watcher,
+                        sd,
+                    )
+                    .await;
+                    tracing::debug!(%peer, ?ending, "imap session ended");
+                }
+            },
+        )
+        .await;
+    if let Some(w) = tls_watcher {
+        let _ = w.await;
+    }
+    admin_stop.trigger();
+    let _ = admin_task.await;
+    tracing::info!("imap-server stopped");
+    Ok(())
+}
+
+/// Whether a connection to local address `local` came through one of the implicit-TLS
+/// listeners (`[::]:993` matches any local address with port 993).
+fn is_implicit_tls(listeners: &[SocketAddr], local: SocketAddr) -> bool {
+    let ip = local.ip().to_canonical();
+    listeners.iter().any(|l| {
+        l.port() == local.port() && (l.ip().is_unspecified() || l.ip().to_canonical() == ip)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn implicit_tls_listener_matching() {
+        let listeners: Vec<SocketAddr> = vec![
+            "[::]:993".parse().unwrap(),
+            "127.0.0.1:1993".parse().unwrap(),
+        ];
+        assert!(is_implicit_tls(&listeners, "10.0.0.1:993".parse().unwrap()));
+        assert!(is_implicit_tls(
+            &listeners,
+            "[::ffff:127.0.0.1]:1993".parse().unwrap()
+        ));
+        assert!(!is_implicit_tls(
+            &listeners,
+            "10.0.0.1:1993".parse().unwrap()
+        ));
+        assert!(!is_implicit_tls(
+            &listeners,
+            "127.0.0.1:143".parse().unwrap()
+        ));
+    }
+}
