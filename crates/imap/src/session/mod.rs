@@ -35,8 +35,13 @@
 
 mod auth;
 mod convert;
+mod copy;
 mod fetch;
+mod list;
 mod mailboxes;
+mod misc;
+mod names;
+mod quota;
 mod reply;
 mod selected;
 
@@ -159,6 +164,7 @@ pub async fn run_imap_session<S: ImapStream>(
         mode: Mode::Command,
         auth_failures: 0,
         idle_sub: None,
+        utf8_accept: false,
     };
     session.run().await
 }
@@ -203,7 +209,7 @@ enum Needs {
 fn command_spec(body: &CommandBody) -> Option<(Needs, bool)> {
     use CommandBody as C;
     Some(match body {
-        C::Capability | C::Noop | C::Logout => (Needs::Any, true),
+        C::Capability | C::Noop | C::Logout | C::Id(_) => (Needs::Any, true),
         C::Login { .. } | C::Authenticate { .. } => (Needs::NotAuthenticated, true),
         C::Select { .. }
         | C::Examine { .. }
@@ -213,7 +219,17 @@ fn command_spec(body: &CommandBody) -> Option<(Needs, bool)> {
         | C::Status { .. }
         | C::Append { .. }
         | C::Idle => (Needs::Authenticated, true),
+        C::Rename { .. }
+        | C::Subscribe(_)
+        | C::Unsubscribe(_)
+        | C::Lsub { .. }
+        | C::Namespace
+        | C::GetQuota(_)
+        | C::GetQuotaRoot(_)
+        | C::SetQuota { .. } => (Needs::Authenticated, true),
         C::Check | C::Close | C::Unselect | C::Expunge => (Needs::Selected, true),
+        C::UidExpunge(_) | C::Move { .. } => (Needs::Selected, true),
+        C::Copy { uid, .. } => (Needs::Selected, *uid),
         C::Fetch { uid, .. } | C::Store { uid, .. } | C::Search { uid, .. } => {
             (Needs::Selected, *uid)
         }
@@ -238,6 +254,9 @@ struct Session<S> {
     auth_failures: u32,
     /// The watch on the selected folder, held only while idling.
     idle_sub: Option<Subscription>,
+    /// The client enabled UTF8=ACCEPT: mailbox names are UTF-8 on the wire, not modified
+    /// UTF-7 (see `names`).
+    utf8_accept: bool,
 }
 
 impl<S> Drop for Session<S> {
@@ -434,6 +453,21 @@ impl<S: ImapStream> Session<S> {
             } => self.list(select, &reference, &patterns, returns).await,
             C::Status { mailbox, items } => self.status(mailbox, &items).await,
             C::Append { mailbox, messages } => self.append(mailbox, messages).await,
+            C::Rename { from, to } => self.rename(from, to).await,
+            C::Subscribe(mailbox) => self.subscribe(mailbox, true).await,
+            C::Unsubscribe(mailbox) => self.subscribe(mailbox, false).await,
+            C::Lsub { reference, pattern } => self.lsub(&reference, &pattern).await,
+            C::Namespace => self.namespace(),
+            C::Id(params) => self.id(params),
+            C::GetQuota(root) => self.get_quota(&root).await,
+            C::GetQuotaRoot(mailbox) => self.get_quota_root(mailbox).await,
+            C::SetQuota { .. } => Done::no(
+                Some(Code::NoPerm),
+                "Quotas are set by the administrator (the user directory)",
+            ),
+            C::Copy { uid, set, mailbox } => self.copy(uid, &set, mailbox, false).await,
+            C::Move { uid, set, mailbox } => self.copy(uid, &set, mailbox, true).await,
+            C::UidExpunge(set) => self.uid_expunge(&set).await,
             C::Idle => {
                 if let Some(sel) = &self.selected {
                     self.idle_sub = subscribe(self.watcher.clone(), sel.folder.clone()).await;
