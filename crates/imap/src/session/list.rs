@@ -44,9 +44,7 @@ pub(super) fn matches(pattern: &[char], name: &[char], fold: bool) -> bool {
 
 fn matches_any(patterns: &[Vec<char>], name: &str) -> bool {
     let chars: Vec<char> = name.chars().collect();
-    patterns
-        .iter()
-        .any(|p| matches(p, &chars, name == "INBOX"))
+    patterns.iter().any(|p| matches(p, &chars, name == "INBOX"))
 }
 
 /// The proper ancestors of a name (`a.b.c` → `a`, `a.b`).
@@ -231,8 +229,9 @@ impl<S: ImapStream> Session<S> {
         patterns: &[String],
         returns: ListReturn,
     ) -> Done {
-        let extended =
-            select != ListSelect::default() || returns != ListReturn::default() || patterns.len() > 1;
+        let extended = select != ListSelect::default()
+            || returns != ListReturn::default()
+            || patterns.len() > 1;
         if patterns.len() == 1 && patterns[0].is_empty() {
             // The hierarchy delimiter and the root name.
             self.send(Response::Data(Data::List(ListItem {
@@ -442,7 +441,10 @@ mod tests {
 
     #[test]
     fn subscribed_selection_lists_nonexistent_names() {
-        let boxes = vec![mb("INBOX", true, false, None), mb("Fruit", true, true, None)];
+        let boxes = vec![
+            mb("INBOX", true, false, None),
+            mb("Fruit", true, true, None),
+        ];
         let subs = vec!["Fruit".to_string(), "Fruit.Peach".to_string()];
         let select = ListSelect {
             subscribed: true,

@@ -112,7 +112,10 @@ mod tests {
         };
         let r = resources(&q, (5000, 3));
         assert_eq!(r.len(), 1);
-        assert_eq!((r[0].name.as_str(), r[0].usage, r[0].limit), ("STORAGE", 4, 10240));
+        assert_eq!(
+            (r[0].name.as_str(), r[0].usage, r[0].limit),
+            ("STORAGE", 4, 10240)
+        );
         assert!(resources(&Quota::UNLIMITED, (1, 1)).is_empty());
         let zero = Quota {
             bytes: Some(0),
