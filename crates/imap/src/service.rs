@@ -66,7 +66,6 @@ pub fn session_config(config: &Config, starttls: Option<ReloadingTlsAcceptor>) -
         default_folders: config.store.default_folders.clone(),
         starttls,
         throttle: AuthThrottle::new(section.auth_failure_delay.get()),
-        max_message_size: max_message,
     }
 }
 

@@ -267,6 +267,10 @@ async fn create_delete_status_list() {
         "{}",
         r.text()
     );
-    // Not implemented: refused as such.
-    assert!(c.cmd("n1 RENAME a b").await.tagged().starts_with("n1 BAD"));
+    let r = c.cmd("n1 RENAME a b").await;
+    assert!(
+        r.tagged().starts_with("n1 NO [NONEXISTENT]"),
+        "{}",
+        r.text()
+    );
 }

@@ -8,6 +8,7 @@
 //!  imap-server ──open()──┼─▶ Store ─▶ UserStore ┤     cur/ new/ tmp/        (INBOX)
 //!  mailctl ──────────────┘        └─▶ Mailbox ──┤     .Sent/ .Work.Projects/ .&AMQ-rger/
 //!                                               │     maildirsize  dovecot-uidlist  dovecot-keywords
+//!                                               │     subscriptions (Dovecot's format)
 //!                                               └──   mailstack-index.sqlite (per folder)
 //! ```
 //!
@@ -66,6 +67,7 @@ mod mailbox_name;
 mod maildir;
 pub mod manual;
 mod mutf7;
+mod subscriptions;
 mod user;
 
 use std::path::{Path, PathBuf};

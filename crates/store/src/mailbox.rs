@@ -71,6 +71,7 @@ pub struct Mailbox {
     uidnext: u32,
     highest_modseq: u64,
     synced_modseq: u64,
+    guid: String,
     messages: BTreeMap<u32, MessageMeta>,
     quota: Quota,
 }
@@ -90,6 +91,7 @@ impl Mailbox {
             uidnext: 1,
             highest_modseq: 0,
             synced_modseq: 0,
+            guid: String::new(),
             messages: BTreeMap::new(),
             quota: Quota::UNLIMITED,
         };
@@ -140,6 +142,7 @@ impl Mailbox {
             }
         }
         self.uidvalidity = meta.uidvalidity;
+        self.guid = meta.guid;
         self.uidnext = self.uidnext.max(meta.uidnext);
         self.highest_modseq = self.highest_modseq.max(max_modseq);
         self.synced_modseq = max_modseq;
@@ -160,6 +163,12 @@ impl Mailbox {
     /// UIDVALIDITY.
     pub fn uidvalidity(&self) -> u32 {
         self.uidvalidity
+    }
+
+    /// The mailbox GUID (32 hex digits, Dovecot's `G` in `dovecot-uidlist`): stable across
+    /// renames, new when a mailbox is recreated. IMAP's MAILBOXID (RFC 8474).
+    pub fn guid(&self) -> &str {
+        &self.guid
     }
 
     /// UIDNEXT as of the last sync or own append.
@@ -335,34 +344,46 @@ impl Mailbox {
         let fsync = dest.user.fsync();
         let src_dir = self.index.dir().to_path_buf();
         let srcs = sources.clone();
+        let maildir_for_undo = dest_maildir.clone();
         let saved = blocking(move || {
             quota::check_many(&dest_maildir, &limits, total, srcs.len() as u64)?;
             let mut out = Vec::new();
-            for m in &srcs {
-                let table = crate::index::ensure_keywords(&dest_dir, &m.keywords)?;
-                let letters = (!m.flags.is_empty() || !m.keywords.is_empty())
-                    .then(|| encode_letters(&m.flags, &m.keywords, &table));
-                let src = if m.path.exists() {
-                    m.path.clone()
-                } else {
-                    let name = m.path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-                    let base = crate::maildir::filename::parse(name).basename;
-                    match find_basename(&src_dir, &base)? {
-                        Some(f) => src_dir.join(f.subdir.as_str()).join(f.filename),
-                        None => continue,
+            let linked = (|| {
+                for m in &srcs {
+                    let table = crate::index::ensure_keywords(&dest_dir, &m.keywords)?;
+                    let letters = (!m.flags.is_empty() || !m.keywords.is_empty())
+                        .then(|| encode_letters(&m.flags, &m.keywords, &table));
+                    let src = if m.path.exists() {
+                        m.path.clone()
+                    } else {
+                        let name = m.path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                        let base = crate::maildir::filename::parse(name).basename;
+                        match find_basename(&src_dir, &base)? {
+                            Some(f) => src_dir.join(f.subdir.as_str()).join(f.filename),
+                            None => continue,
+                        }
+                    };
+                    let s = save::link_or_copy(&src, &dest_dir, letters, m.size, m.vsize, fsync)?;
+                    if let Err(e) = quota::add_delta(&dest_maildir, s.size as i64, 1) {
+                        tracing::warn!(error = %e, "cannot update maildirsize");
                     }
-                };
-                let s = save::link_or_copy(&src, &dest_dir, letters, m.size, m.vsize, fsync)?;
-                if let Err(e) = quota::add_delta(&dest_maildir, s.size as i64, 1) {
-                    tracing::warn!(error = %e, "cannot update maildirsize");
+                    out.push((m.uid, m.flags.clone(), m.keywords.clone(), s));
                 }
-                out.push((m.uid, m.flags.clone(), m.keywords.clone(), s));
+                Ok(())
+            })();
+            match linked {
+                Ok(()) => Ok(out),
+                Err(e) => {
+                    // Nothing of a failed copy may show up later.
+                    undo_copies(&dest_maildir, out.iter().map(|c| &c.3));
+                    Err(e)
+                }
             }
-            Ok(out)
         })
         .await?;
         let src_uids: Vec<u32> = saved.iter().map(|s| s.0).collect();
-        let rows = dest
+        let files: Vec<save::Saved> = saved.iter().map(|s| s.3.clone()).collect();
+        let inserted = dest
             .index
             .insert_new(
                 saved
@@ -374,7 +395,18 @@ impl Mailbox {
                     })
                     .collect(),
             )
-            .await?;
+            .await;
+        let rows = match inserted {
+            Ok(rows) => rows,
+            Err(e) => {
+                let _ = blocking(move || {
+                    undo_copies(&maildir_for_undo, files.iter());
+                    Ok(())
+                })
+                .await;
+                return Err(e);
+            }
+        };
         let mut pairs = Vec::new();
         for (src, row) in src_uids.into_iter().zip(rows) {
             dest.note_own_row(&row);
@@ -386,5 +418,24 @@ impl Mailbox {
     /// Close the index connection.
     pub async fn close(self) {
         self.index.close().await;
+    }
+}
+
+/// Remove the files of a copy that failed, and their `maildirsize` entries.
+fn undo_copies<'a>(maildir: &std::path::Path, files: impl Iterator<Item = &'a save::Saved>) {
+    let (mut bytes, mut count) = (0i64, 0i64);
+    for f in files {
+        match std::fs::remove_file(&f.path) {
+            Ok(()) => {
+                bytes += f.size as i64;
+                count += 1;
+            }
+            Err(e) => tracing::warn!(error = %e, path = %f.path.display(), "cannot remove copy"),
+        }
+    }
+    if count > 0
+        && let Err(e) = quota::add_delta(maildir, -bytes, -count)
+    {
+        tracing::warn!(error = %e, "cannot update maildirsize");
     }
 }

@@ -374,7 +374,11 @@ impl UserStore {
     }
 
     /// Rename a mailbox and all its children (`a` → `b` moves `a.x` to
-    /// `b.x`). INBOX cannot be renamed ([`StoreError::NotPermitted`]).
+    /// `b.x`); the folder directories move with their index and
+    /// `dovecot-uidlist`, so UIDVALIDITY and the mailbox GUID stay (as with
+    /// Dovecot). A parent that exists only through its children (`a` of
+    /// `a.x`) can be renamed too: its children move. INBOX cannot be renamed
+    /// ([`StoreError::NotPermitted`]), nor a mailbox below itself.
     pub async fn rename_mailbox(&self, from: &str, to: &str) -> Result<(), StoreError> {
         let src = MailboxName::parse(from)?;
         let dst = MailboxName::parse(to)?;
@@ -384,20 +388,35 @@ impl UserStore {
         if dst == MailboxName::Inbox {
             return Err(StoreError::MailboxExists("INBOX".into()));
         }
+        if dst
+            .as_str()
+            .strip_prefix(src.as_str())
+            .is_some_and(|rest| rest.starts_with(SEPARATOR))
+        {
+            return Err(StoreError::NotPermitted(dst.as_str().to_string()));
+        }
         let maildir = self.maildir_path();
         let fsync = self.fsync();
         blocking(move || {
             let src_dir = folder_dir(&maildir, &src);
-            if !is_maildir(&src_dir) {
+            let child_prefix = format!("{}{SEPARATOR}", src.as_str());
+            let folders = list_folders(&maildir)?;
+            let has_children = folders
+                .iter()
+                .any(|(n, _)| n.as_str().starts_with(&child_prefix));
+            let src_exists = is_maildir(&src_dir);
+            if !src_exists && !has_children {
                 return Err(StoreError::MailboxNotFound(src.as_str().to_string()));
             }
             let dst_dir = folder_dir(&maildir, &dst);
             if dst_dir.exists() {
                 return Err(StoreError::MailboxExists(dst.as_str().to_string()));
             }
-            let child_prefix = format!("{}{SEPARATOR}", src.as_str());
-            let mut moves = vec![(src_dir, dst_dir)];
-            for (child, _) in list_folders(&maildir)? {
+            let mut moves = Vec::new();
+            if src_exists {
+                moves.push((src_dir, dst_dir));
+            }
+            for (child, _) in folders {
                 if let Some(rest) = child.as_str().strip_prefix(&child_prefix) {
                     let target = MailboxName::parse(&format!("{}{SEPARATOR}{rest}", dst.as_str()))?;
                     let target_dir = folder_dir(&maildir, &target);

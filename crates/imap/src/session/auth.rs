@@ -20,7 +20,11 @@ impl<S: ImapStream> Session<S> {
 
     /// What we implement, and nothing else.
     pub(super) fn capabilities(&self) -> Vec<String> {
-        let mut caps = vec!["IMAP4rev1".to_string(), "LITERAL+".to_string()];
+        let mut caps = vec![
+            "IMAP4rev1".to_string(),
+            "LITERAL+".to_string(),
+            "ID".to_string(),
+        ];
         if self.user.is_none() {
             caps.push("SASL-IR".into());
             if !self.tls && self.config.starttls.is_some() {
@@ -36,6 +40,26 @@ impl<S: ImapStream> Session<S> {
             if self.compression.is_none() {
                 caps.push("COMPRESS=DEFLATE".into());
             }
+            caps.extend(
+                [
+                    "UIDPLUS",
+                    "MOVE",
+                    "MULTIAPPEND",
+                    "NAMESPACE",
+                    "CHILDREN",
+                    "LIST-EXTENDED",
+                    "LIST-STATUS",
+                    "STATUS=SIZE",
+                    "QUOTA",
+                    "QUOTA=RES-STORAGE",
+                    "QUOTA=RES-MESSAGE",
+                ]
+                .map(String::from),
+            );
+            caps.push(format!(
+                "APPENDLIMIT={}",
+                self.config.limits.max_append_literal
+            ));
         }
         caps
     }
@@ -187,15 +211,23 @@ impl<S: ImapStream> Session<S> {
             Ok(s) => s,
             Err(e) => return store_error(&e),
         };
-        // First login: the INBOX and the default folders.
-        if !store.maildir_path().join("cur").is_dir() {
-            let names: Vec<&str> = self
+        // First login (no Maildir yet, or only what deliveries created: no subscriptions
+        // file): the INBOX and the default folders, created and subscribed, as Dovecot's
+        // `auto = subscribe` does.
+        let first_login = !store.maildir_path().join("cur").is_dir()
+            || !store.has_subscriptions_file().await.unwrap_or(true);
+        if first_login {
+            let mut names: Vec<&str> = self
                 .config
                 .default_folders
                 .iter()
                 .map(|s| s.as_str())
                 .collect();
             if let Err(e) = store.create_default_folders(&names).await {
+                return store_error(&e);
+            }
+            names.insert(0, "INBOX");
+            if let Err(e) = store.set_subscribed(&names, true).await {
                 return store_error(&e);
             }
         }

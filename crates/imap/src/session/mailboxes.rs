@@ -1,17 +1,17 @@
-//! Commands on mailboxes as a whole: SELECT/EXAMINE, LIST, STATUS, CREATE, DELETE, APPEND.
+//! Commands on mailboxes as a whole: SELECT/EXAMINE, STATUS, CREATE, DELETE, RENAME,
+//! SUBSCRIBE/UNSUBSCRIBE, APPEND (with MULTIAPPEND, RFC 3502). LIST and LSUB are in `list`.
 
 use std::path::PathBuf;
 
-use mailstack_store::{Flag as StoreFlag, StoreError, UserStore, encode_mutf7};
+use mailstack_store::{Flag as StoreFlag, StoreError, SyncChanges, UserStore, encode_mutf7};
 
-use super::convert::{mailbox_name, special_use, split_flags, system_time};
+use super::convert::{split_flags, system_time};
 use super::reply::{Done, store_error};
 use super::selected::Selected;
 use super::{ImapStream, Session};
 use crate::proto::{
-    AppendMessage, Code, Data, Flag, ListAttr, ListItem, ListReturn, ListSelect, Mailbox,
-    NumberSet, Response, SelectParams, SpecialUse, StatusItem, StatusKind, StatusResponse,
-    StatusValue,
+    AppendMessage, Code, Data, Flag, Mailbox, NumberSet, Response, SelectParams, SpecialUse,
+    StatusItem, StatusKind, StatusResponse, StatusValue,
 };
 use crate::view::MailboxView;
 
@@ -29,24 +29,8 @@ fn folder_dir(user: &UserStore, name: &str) -> PathBuf {
     }
 }
 
-/// `%` matches within one level, `*` across levels; INBOX matches case-insensitively.
-fn matches(pattern: &[char], name: &[char], fold: bool) -> bool {
-    match pattern.split_first() {
-        None => name.is_empty(),
-        Some(('*', rest)) => (0..=name.len()).any(|i| matches(rest, &name[i..], fold)),
-        Some(('%', rest)) => (0..=name.len())
-            .take_while(|&i| i == 0 || name[i - 1] != DELIMITER)
-            .any(|i| matches(rest, &name[i..], fold)),
-        Some((&p, rest)) => match name.split_first() {
-            Some((&n, nrest)) if p == n || (fold && p.eq_ignore_ascii_case(&n)) => {
-                matches(rest, nrest, fold)
-            }
-            _ => false,
-        },
-    }
-}
-
-fn user(session_user: &Option<super::Authed>) -> &super::Authed {
+/// The logged-in user (the command table lets only authenticated commands call this).
+pub(super) fn user(session_user: &Option<super::Authed>) -> &super::Authed {
     session_user
         .as_ref()
         .expect("the command table lets only authenticated commands here")
@@ -63,7 +47,7 @@ impl<S: ImapStream> Session<S> {
             return Done::not_supported("CONDSTORE/QRESYNC");
         }
         self.selected = None;
-        let name = match mailbox_name(mailbox.as_str()) {
+        let name = match self.store_name(&mailbox) {
             Ok(n) => n,
             Err(d) => return d,
         };
@@ -104,6 +88,7 @@ impl<S: ImapStream> Session<S> {
             new_keywords: !read_only,
         }));
         self.send(untagged_ok(Code::HighestModSeq(mailbox.highest_modseq())));
+        self.send(untagged_ok(Code::MailboxId(mailbox_id(mailbox.guid()))));
         self.selected = Some(Selected {
             name,
             mailbox,
@@ -118,87 +103,25 @@ impl<S: ImapStream> Session<S> {
         }
     }
 
-    pub(super) async fn list(
-        &mut self,
-        select: ListSelect,
-        reference: &str,
-        patterns: &[String],
-        returns: ListReturn,
-    ) -> Done {
-        let plain_returns = ListReturn {
-            special_use: returns.special_use,
-            ..ListReturn::default()
-        };
-        if select != ListSelect::default() || returns != plain_returns || patterns.len() != 1 {
-            return Done::not_supported("LIST-EXTENDED");
-        }
-        let pattern = &patterns[0];
-        if pattern.is_empty() {
-            self.send(Response::Data(Data::List(ListItem {
-                attributes: vec![ListAttr::NoSelect],
-                delimiter: Some(DELIMITER),
-                name: String::new(),
-                child_info: Vec::new(),
-            })));
-            return Done::ok("LIST completed");
-        }
-        let full = format!("{reference}{pattern}");
-        let full: Vec<char> = mailstack_store::decode_mutf7(&full)
-            .unwrap_or(full)
-            .chars()
-            .collect();
-        let boxes = match user(&self.user).store.list_mailboxes().await {
-            Ok(b) => b,
-            Err(e) => return store_error(&e),
-        };
-        for mb in boxes {
-            let chars: Vec<char> = mb.name.chars().collect();
-            if !matches(&full, &chars, mb.name == "INBOX") {
-                continue;
-            }
-            let mut attributes = Vec::new();
-            if !mb.selectable {
-                attributes.push(ListAttr::NoSelect);
-            }
-            attributes.push(if mb.has_children {
-                ListAttr::HasChildren
-            } else {
-                ListAttr::HasNoChildren
-            });
-            if let Some(u) = mb.special_use {
-                attributes.push(ListAttr::SpecialUse(special_use(u)));
-            }
-            self.send(Response::Data(Data::List(ListItem {
-                attributes,
-                delimiter: Some(DELIMITER),
-                name: encode_mutf7(&mb.name),
-                child_info: Vec::new(),
-            })));
-        }
-        Done::ok("LIST completed")
-    }
-
-    pub(super) async fn status(&mut self, mailbox: Mailbox, items: &[StatusItem]) -> Done {
+    /// The values of STATUS items for a mailbox, from a handle of its own: the session's
+    /// selected mailbox and view are not touched.
+    pub(super) async fn status_values(
+        &self,
+        name: &str,
+        items: &[StatusItem],
+    ) -> Result<Vec<StatusValue>, StoreError> {
         use StatusItem as I;
-        if items.iter().any(|i| {
-            !matches!(
-                i,
-                I::Messages | I::UidNext | I::UidValidity | I::Unseen | I::Recent
-            )
-        }) {
-            return Done::not_supported("STATUS item");
-        }
-        let name = match mailbox_name(mailbox.as_str()) {
-            Ok(n) => n,
-            Err(d) => return d,
-        };
-        let mb = match user(&self.user).store.open(&name).await {
+        let mb = user(&self.user).store.open(name).await?;
+        let metas = mb.messages().await;
+        let metas = match metas {
             Ok(m) => m,
-            Err(e) => return store_error(&e),
+            Err(e) => {
+                mb.close().await;
+                return Err(e);
+            }
         };
-        let metas = match mb.messages().await {
-            Ok(m) => m,
-            Err(e) => return store_error(&e),
+        let count = |f: StoreFlag, set: bool| {
+            metas.iter().filter(|m| m.flags.contains(&f) == set).count() as u32
         };
         let values = items
             .iter()
@@ -206,42 +129,69 @@ impl<S: ImapStream> Session<S> {
                 I::Messages => StatusValue::Messages(metas.len() as u32),
                 I::UidNext => StatusValue::UidNext(mb.uidnext()),
                 I::UidValidity => StatusValue::UidValidity(mb.uidvalidity()),
-                I::Unseen => StatusValue::Unseen(
-                    metas
-                        .iter()
-                        .filter(|m| !m.flags.contains(&StoreFlag::Seen))
-                        .count() as u32,
-                ),
-                _ => StatusValue::Recent(0),
+                I::Unseen => StatusValue::Unseen(count(StoreFlag::Seen, false)),
+                I::Deleted => StatusValue::Deleted(count(StoreFlag::Deleted, true)),
+                I::Size => StatusValue::Size(metas.iter().map(|m| m.vsize).sum()),
+                I::Recent => StatusValue::Recent(0),
+                I::HighestModSeq => StatusValue::HighestModSeq(mb.highest_modseq()),
+                I::AppendLimit => {
+                    StatusValue::AppendLimit(Some(self.config.limits.max_append_literal))
+                }
+                I::MailboxId => StatusValue::MailboxId(mailbox_id(mb.guid())),
             })
             .collect();
         mb.close().await;
-        self.send(Response::Data(Data::Status {
-            mailbox: encode_mutf7(&name),
-            items: values,
-        }));
-        Done::ok("STATUS completed")
+        Ok(values)
+    }
+
+    pub(super) async fn status(&mut self, mailbox: Mailbox, items: &[StatusItem]) -> Done {
+        let name = match self.store_name(&mailbox) {
+            Ok(n) => n,
+            Err(d) => return d,
+        };
+        match self.status_values(&name, items).await {
+            Ok(values) => {
+                self.send(Response::Data(Data::Status {
+                    mailbox: self.wire_name(&name),
+                    items: values,
+                }));
+                Done::ok("STATUS completed")
+            }
+            Err(e) => store_error(&e),
+        }
     }
 
     pub(super) async fn create(&mut self, mailbox: Mailbox, uses: Vec<SpecialUse>) -> Done {
         if !uses.is_empty() {
             return Done::not_supported("CREATE-SPECIAL-USE");
         }
-        let name = match mailbox_name(mailbox.as_str()) {
+        let name = match self.store_name(&mailbox) {
             Ok(n) => n,
             Err(d) => return d,
         };
         if name == "INBOX" {
             return Done::no(Some(Code::AlreadyExists), "INBOX always exists");
         }
-        match user(&self.user).store.create_mailbox(&name).await {
-            Ok(()) => Done::ok("CREATE completed"),
-            Err(e) => store_error(&e),
+        let store = user(&self.user).store.clone();
+        if let Err(e) = store.create_mailbox(&name).await {
+            return store_error(&e);
+        }
+        // Opening creates the index, and with it the mailbox GUID (RFC 8474 MAILBOXID).
+        match store.open(&name).await {
+            Ok(mb) => {
+                let id = mailbox_id(mb.guid());
+                mb.close().await;
+                Done::ok_code(Code::MailboxId(id), "CREATE completed")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, mailbox = %name, "new mailbox cannot be opened");
+                Done::ok("CREATE completed")
+            }
         }
     }
 
     pub(super) async fn delete(&mut self, mailbox: Mailbox) -> Done {
-        let name = match mailbox_name(mailbox.as_str()) {
+        let name = match self.store_name(&mailbox) {
             Ok(n) => n,
             Err(d) => return d,
         };
@@ -259,25 +209,181 @@ impl<S: ImapStream> Session<S> {
         }
     }
 
-    pub(super) async fn append(&mut self, mailbox: Mailbox, messages: Vec<AppendMessage>) -> Done {
-        if messages.len() != 1 {
-            return Done::not_supported("MULTIAPPEND");
-        }
-        let Some(message) = messages.into_iter().next() else {
-            return Done::not_supported("MULTIAPPEND");
+    /// RENAME (RFC 9051 §6.3.6): children move with their parent, UIDVALIDITY stays, and the
+    /// subscriptions follow. Renaming INBOX moves its messages into the new mailbox and leaves
+    /// INBOX empty (its children stay).
+    pub(super) async fn rename(&mut self, from: Mailbox, to: Mailbox) -> Done {
+        let (from, to) = match (self.store_name(&from), self.store_name(&to)) {
+            (Ok(f), Ok(t)) => (f, t),
+            (Err(d), _) | (_, Err(d)) => return d,
         };
-        if message.binary {
-            return Done::not_supported("BINARY");
+        if to == "INBOX" {
+            return Done::no(Some(Code::AlreadyExists), "INBOX always exists");
         }
-        let name = match mailbox_name(mailbox.as_str()) {
+        if from == "INBOX" {
+            return self.rename_inbox(&to).await;
+        }
+        if to
+            .strip_prefix(from.as_str())
+            .is_some_and(|rest| rest.starts_with(DELIMITER))
+        {
+            return Done::no(
+                Some(Code::Cannot),
+                "Can't rename mailbox under its own child",
+            );
+        }
+        let store = user(&self.user).store.clone();
+        if let Err(e) = store.rename_mailbox(&from, &to).await {
+            return store_error(&e);
+        }
+        if let Err(e) = store.rename_subscriptions(&from, &to).await {
+            tracing::warn!(error = %e, "subscriptions not renamed with their mailbox");
+        }
+        self.follow_rename(&from, &to).await;
+        Done::ok("RENAME completed")
+    }
+
+    /// Move all of INBOX's messages into the new mailbox `to`.
+    async fn rename_inbox(&mut self, to: &str) -> Done {
+        let store = user(&self.user).store.clone();
+        if let Err(e) = store.create_mailbox(to).await {
+            return store_error(&e);
+        }
+        let copied = async {
+            let mut inbox = store.open("INBOX").await?;
+            let mut dest = store.open(to).await?;
+            let uids: Vec<u32> = inbox.messages().await?.iter().map(|m| m.uid).collect();
+            let pairs = inbox.copy_to(&uids, &mut dest).await;
+            dest.close().await;
+            Ok::<_, StoreError>((inbox, pairs?))
+        }
+        .await;
+        let (mut inbox, pairs) = match copied {
+            Ok(c) => c,
+            Err(e) => {
+                if let Err(e) = store.delete_mailbox(to).await {
+                    tracing::warn!(error = %e, "cannot remove the target of a failed RENAME INBOX");
+                }
+                return store_error(&e);
+            }
+        };
+        let moved: Vec<u32> = pairs.iter().map(|&(s, _)| s).collect();
+        // Interrupted here, the messages are in both mailboxes: never in none.
+        let expunged = inbox.expunge(&moved).await;
+        inbox.close().await;
+        match expunged {
+            Ok(()) => Done::ok("RENAME completed"),
+            Err(e) => store_error(&e),
+        }
+    }
+
+    /// After a RENAME of the selected mailbox (or of one of its parents), keep it selected under
+    /// its new name: same UIDVALIDITY and UIDs, so the client's view stays valid.
+    async fn follow_rename(&mut self, from: &str, to: &str) {
+        let Some(sel) = self.selected.as_ref() else {
+            return;
+        };
+        let new_name = if sel.name == from {
+            to.to_string()
+        } else if let Some(rest) = sel
+            .name
+            .strip_prefix(from)
+            .filter(|r| r.starts_with(DELIMITER))
+        {
+            format!("{to}{rest}")
+        } else {
+            return;
+        };
+        let store = user(&self.user).store.clone();
+        let Some(old) = self.selected.take() else {
+            return;
+        };
+        let reopened = store.open(&new_name).await;
+        let Selected {
+            mailbox: old_mailbox,
+            mut view,
+            read_only,
+            ..
+        } = old;
+        let mailbox = match reopened {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, mailbox = %new_name, "renamed mailbox cannot be reopened; unselected");
+                old_mailbox.close().await;
+                return;
+            }
+        };
+        // What changed between the old handle's last sync and the new handle's load.
+        let before = old_mailbox.messages().await.unwrap_or_default();
+        let after = mailbox.messages().await.unwrap_or_default();
+        let mut changes = SyncChanges::default();
+        for m in &after {
+            match before.iter().find(|b| b.uid == m.uid) {
+                None => changes.new_uids.push(m.uid),
+                Some(b) if b.flags != m.flags || b.keywords != m.keywords => {
+                    changes.flag_changes.push(m.uid)
+                }
+                Some(_) => {}
+            }
+        }
+        changes.expunged = before
+            .iter()
+            .filter(|b| !after.iter().any(|m| m.uid == b.uid))
+            .map(|b| b.uid)
+            .collect();
+        view.absorb(&changes);
+        old_mailbox.close().await;
+        let folder = folder_dir(&store, &new_name);
+        self.selected = Some(Selected {
+            name: new_name,
+            mailbox,
+            view,
+            read_only,
+            folder,
+        });
+    }
+
+    /// SUBSCRIBE (`on`) or UNSUBSCRIBE. Like Dovecot, only existing mailboxes (or parents of
+    /// existing ones) can be subscribed; any name can be unsubscribed.
+    pub(super) async fn subscribe(&mut self, mailbox: Mailbox, on: bool) -> Done {
+        let name = match self.store_name(&mailbox) {
             Ok(n) => n,
             Err(d) => return d,
         };
-        let (flags, keywords) = match split_flags(&message.flags) {
-            Ok(f) => f,
+        let store = user(&self.user).store.clone();
+        if on && name != "INBOX" {
+            match store.list_mailboxes().await {
+                Ok(boxes) if boxes.iter().any(|b| b.name == name) => {}
+                Ok(_) => return Done::no(Some(Code::NonExistent), "Mailbox does not exist"),
+                Err(e) => return store_error(&e),
+            }
+        }
+        match store.set_subscribed(&[&name], on).await {
+            Ok(_) if on => Done::ok("SUBSCRIBE completed"),
+            Ok(_) => Done::ok("UNSUBSCRIBE completed"),
+            Err(e) => store_error(&e),
+        }
+    }
+
+    /// APPEND of one or more messages (MULTIAPPEND, RFC 3502): all or none. When one message
+    /// cannot be stored, those already appended by this command are expunged again.
+    pub(super) async fn append(&mut self, mailbox: Mailbox, messages: Vec<AppendMessage>) -> Done {
+        if messages.iter().any(|m| m.binary) {
+            return Done::not_supported("BINARY");
+        }
+        let name = match self.store_name(&mailbox) {
+            Ok(n) => n,
             Err(d) => return d,
         };
-        let date = message.date_time.as_ref().and_then(system_time);
+        let mut prepared = Vec::with_capacity(messages.len());
+        for m in &messages {
+            match split_flags(&m.flags) {
+                Ok((flags, keywords)) => {
+                    prepared.push((flags, keywords, m.date_time.as_ref().and_then(system_time)))
+                }
+                Err(d) => return d,
+            }
+        }
         let authed = user(&self.user);
         let mut mb = match authed.store.open(&name).await {
             Ok(m) => m,
@@ -287,51 +393,52 @@ impl<S: ImapStream> Session<S> {
             Err(e) => return store_error(&e),
         };
         mb.set_quota(authed.quota);
-        let result = async {
-            let uid = mb.append(&message.data, &flags, date).await?;
-            if !keywords.is_empty() {
-                mb.set_flags(uid, &flags, &keywords).await?;
+        let mut uids = Vec::with_capacity(messages.len());
+        let mut failure = None;
+        for (m, (flags, keywords, date)) in messages.iter().zip(&prepared) {
+            let uid = match mb.append(&m.data, flags, *date).await {
+                Ok(uid) => uid,
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            };
+            uids.push(uid);
+            if !keywords.is_empty()
+                && let Err(e) = mb.set_flags(uid, flags, keywords).await
+            {
+                failure = Some(e);
+                break;
             }
-            Ok::<u32, StoreError>(uid)
         }
-        .await;
+        if let Some(e) = failure {
+            if !uids.is_empty()
+                && let Err(e) = mb.expunge(&uids).await
+            {
+                tracing::warn!(error = %e, "cannot take back the messages of a failed APPEND");
+            }
+            mb.close().await;
+            return store_error(&e);
+        }
         let uid_validity = mb.uidvalidity();
         mb.close().await;
-        match result {
-            Ok(uid) => Done::ok_code(
-                Code::AppendUid {
-                    uid_validity,
-                    uids: NumberSet::from_numbers(&[uid]),
-                },
-                "APPEND completed",
-            ),
-            Err(e) => store_error(&e),
-        }
+        Done::ok_code(
+            Code::AppendUid {
+                uid_validity,
+                uids: NumberSet::from_numbers(&uids),
+            },
+            "APPEND completed",
+        )
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::matches;
-
-    fn m(p: &str, n: &str) -> bool {
-        let p: Vec<char> = p.chars().collect();
-        let n: Vec<char> = n.chars().collect();
-        matches(&p, &n, false)
-    }
-
-    #[test]
-    fn wildcards() {
-        assert!(m("*", "Work.Projects"));
-        assert!(m("%", "Work"));
-        assert!(!m("%", "Work.Projects"));
-        assert!(m("Work.%", "Work.Projects"));
-        assert!(m("W*s", "Work.Projects"));
-        assert!(!m("Sent", "Sent.x"));
-        assert!(matches(
-            &['i', 'n', 'b', 'o', 'x'],
-            &['I', 'N', 'B', 'O', 'X'],
-            true
-        ));
-    }
+/// A mailbox GUID as an RFC 8474 objectid (1-255 of `A-Za-z0-9_-`); ours and Dovecot's are
+/// hex, anything else found in an imported `dovecot-uidlist` is made to fit.
+pub(super) fn mailbox_id(guid: &str) -> String {
+    let id: String = guid
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .take(255)
+        .collect();
+    if id.is_empty() { "0".to_string() } else { id }
 }

@@ -18,26 +18,34 @@
 //!
 //! # Implemented
 //!
-//! CAPABILITY, NOOP, CHECK, LOGOUT, LOGIN, AUTHENTICATE PLAIN (SASL-IR), SELECT, EXAMINE, LIST
-//! (`""`/`*`/`%` patterns, no LIST-EXTENDED selection options), STATUS (MESSAGES, UIDNEXT,
-//! UIDVALIDITY, UNSEEN, RECENT), CREATE, DELETE, APPEND (one message; APPENDUID is sent),
-//! IDLE, [UID] FETCH (FLAGS, UID, RFC822.SIZE, INTERNALDATE, RFC822, RFC822.HEADER,
-//! RFC822.TEXT, BODY[]/BODY[HEADER]/BODY[TEXT] with .PEEK and partials), [UID] STORE,
-//! [UID] SEARCH, EXPUNGE, CLOSE, UNSELECT.
+//! CAPABILITY, NOOP, CHECK, LOGOUT, LOGIN, AUTHENTICATE PLAIN (SASL-IR), ID, SELECT, EXAMINE,
+//! NAMESPACE, LIST (LIST-EXTENDED: SUBSCRIBED/REMOTE/RECURSIVEMATCH/SPECIAL-USE selection,
+//! SUBSCRIBED/CHILDREN/SPECIAL-USE/STATUS return options, several patterns), LSUB, SUBSCRIBE,
+//! UNSUBSCRIBE (Dovecot's `subscriptions` file), STATUS (MESSAGES, UIDNEXT, UIDVALIDITY,
+//! UNSEEN, RECENT, DELETED, SIZE, HIGHESTMODSEQ, APPENDLIMIT, MAILBOXID), CREATE, DELETE,
+//! RENAME, APPEND (MULTIAPPEND; APPENDUID), GETQUOTA/GETQUOTAROOT (SETQUOTA refused), IDLE,
+//! [UID] FETCH (FLAGS, UID, RFC822.SIZE, INTERNALDATE, RFC822, RFC822.HEADER, RFC822.TEXT,
+//! BODY[]/BODY[HEADER]/BODY[TEXT] with .PEEK and partials), [UID] STORE, [UID] SEARCH,
+//! [UID] COPY and [UID] MOVE (COPYUID), EXPUNGE, UID EXPUNGE, CLOSE, UNSELECT.
 //!
 //! # Not implemented (answered `BAD`/`NO [CANNOT]`, not advertised)
 //!
 //! STARTTLS (no acceptor is given to the session: use implicit TLS on 993), ENVELOPE,
-//! BODYSTRUCTURE and part sections in FETCH, COPY/MOVE, RENAME, SUBSCRIBE/LSUB, NAMESPACE,
-//! ENABLE, ID, SORT/THREAD, CONDSTORE/QRESYNC, ESEARCH, MULTIAPPEND, BINARY, QUOTA, COMPRESS.
-//! Hence only `IMAP4rev1` is announced, not `IMAP4rev2`, and not `UIDPLUS` (no COPYUID,
-//! no UID EXPUNGE). FETCH bodies are read whole into memory (not streamed).
+//! BODYSTRUCTURE and part sections in FETCH, ENABLE, SORT/THREAD, CONDSTORE/QRESYNC, ESEARCH,
+//! BINARY, CREATE-SPECIAL-USE, COMPRESS. Hence only `IMAP4rev1` is announced, not
+//! `IMAP4rev2`. MAILBOXID is sent but OBJECTID not announced (no EMAILID/THREADID in FETCH).
+//! FETCH bodies are read whole into memory (not streamed).
 
 mod auth;
 mod compress;
 mod convert;
+mod copy;
 mod fetch;
+mod list;
 mod mailboxes;
+mod misc;
+mod names;
+mod quota;
 mod reply;
 mod selected;
 
@@ -82,8 +90,6 @@ pub struct ImapConfig {
     /// Failed-login counters shared by every session of the process (per IP and per login);
     /// the n-th failure is answered after n times its base delay (default 2 s).
     pub throttle: AuthThrottle,
-    /// Largest message APPEND accepts, announced as `APPENDLIMIT`.
-    pub max_message_size: u64,
 }
 
 impl Default for ImapConfig {
@@ -100,7 +106,6 @@ impl Default for ImapConfig {
                 .collect(),
             starttls: None,
             throttle: AuthThrottle::new(Duration::from_secs(2)),
-            max_message_size: Limits::default().max_append_literal,
         }
     }
 }
@@ -167,6 +172,7 @@ pub async fn run_imap_session<S: ImapStream>(
         mode: Mode::Command,
         auth_failures: 0,
         idle_sub: None,
+        utf8_accept: false,
     };
     session.run().await
 }
@@ -218,7 +224,7 @@ enum Needs {
 fn command_spec(body: &CommandBody) -> Option<(Needs, bool)> {
     use CommandBody as C;
     Some(match body {
-        C::Capability | C::Noop | C::Logout => (Needs::Any, true),
+        C::Capability | C::Noop | C::Logout | C::Id(_) => (Needs::Any, true),
         C::Login { .. } | C::Authenticate { .. } | C::StartTls => (Needs::NotAuthenticated, true),
         C::Compress(_) => (Needs::Authenticated, true),
         C::Select { .. }
@@ -229,7 +235,17 @@ fn command_spec(body: &CommandBody) -> Option<(Needs, bool)> {
         | C::Status { .. }
         | C::Append { .. }
         | C::Idle => (Needs::Authenticated, true),
+        C::Rename { .. }
+        | C::Subscribe(_)
+        | C::Unsubscribe(_)
+        | C::Lsub { .. }
+        | C::Namespace
+        | C::GetQuota(_)
+        | C::GetQuotaRoot(_)
+        | C::SetQuota { .. } => (Needs::Authenticated, true),
         C::Check | C::Close | C::Unselect | C::Expunge => (Needs::Selected, true),
+        C::UidExpunge(_) | C::Move { .. } => (Needs::Selected, true),
+        C::Copy { uid, .. } => (Needs::Selected, *uid),
         C::Fetch { uid, .. } | C::Store { uid, .. } | C::Search { uid, .. } => {
             (Needs::Selected, *uid)
         }
@@ -259,6 +275,9 @@ struct Session<S> {
     auth_failures: u32,
     /// The watch on the selected folder, held only while idling.
     idle_sub: Option<Subscription>,
+    /// The client enabled UTF8=ACCEPT: mailbox names are UTF-8 on the wire, not modified
+    /// UTF-7 (see `names`).
+    utf8_accept: bool,
 }
 
 impl<S> Drop for Session<S> {
@@ -509,6 +528,21 @@ impl<S: ImapStream> Session<S> {
             } => self.list(select, &reference, &patterns, returns).await,
             C::Status { mailbox, items } => self.status(mailbox, &items).await,
             C::Append { mailbox, messages } => self.append(mailbox, messages).await,
+            C::Rename { from, to } => self.rename(from, to).await,
+            C::Subscribe(mailbox) => self.subscribe(mailbox, true).await,
+            C::Unsubscribe(mailbox) => self.subscribe(mailbox, false).await,
+            C::Lsub { reference, pattern } => self.lsub(&reference, &pattern).await,
+            C::Namespace => self.namespace(),
+            C::Id(params) => self.id(params),
+            C::GetQuota(root) => self.get_quota(&root).await,
+            C::GetQuotaRoot(mailbox) => self.get_quota_root(mailbox).await,
+            C::SetQuota { .. } => Done::no(
+                Some(Code::NoPerm),
+                "Quotas are set by the administrator (the user directory)",
+            ),
+            C::Copy { uid, set, mailbox } => self.copy(uid, &set, mailbox, false).await,
+            C::Move { uid, set, mailbox } => self.copy(uid, &set, mailbox, true).await,
+            C::UidExpunge(set) => self.uid_expunge(&set).await,
             C::Idle => {
                 if let Some(sel) = &self.selected {
                     self.idle_sub = subscribe(self.watcher.clone(), sel.folder.clone()).await;

@@ -190,6 +190,15 @@ impl<S: ImapStream> Session<S> {
 
     /// Expunge the `\Deleted` messages; their sequence numbers, highest first.
     async fn expunge_deleted(&mut self) -> Result<Vec<u32>, Done> {
+        self.expunge_deleted_in(None).await
+    }
+
+    /// Expunge the `\Deleted` messages among `only` (all when `None`: UID EXPUNGE passes its
+    /// set); their sequence numbers, highest first.
+    pub(super) async fn expunge_deleted_in(
+        &mut self,
+        only: Option<&BTreeSet<u32>>,
+    ) -> Result<Vec<u32>, Done> {
         let sel = self.sel();
         if sel.read_only {
             return Err(Done::no(None, "Mailbox is read-only"));
@@ -200,9 +209,11 @@ impl<S: ImapStream> Session<S> {
             .iter()
             .copied()
             .filter(|&u| {
-                sel.mailbox
-                    .message(u)
-                    .is_some_and(|m| m.flags.contains(&StoreFlag::Deleted))
+                only.is_none_or(|set| set.contains(&u))
+                    && sel
+                        .mailbox
+                        .message(u)
+                        .is_some_and(|m| m.flags.contains(&StoreFlag::Deleted))
             })
             .collect();
         if uids.is_empty() {

@@ -1,0 +1,118 @@
+//! COPY and MOVE (RFC 6851) with UIDPLUS's COPYUID, and UID EXPUNGE (RFC 4315).
+//!
+//! Copies are hard links of the message files where the file system allows (Dovecot does the
+//! same), byte copies otherwise; flags, keywords and the internal date (the file's mtime) are
+//! kept. A COPY either copies every message or none: when some source message was expunged
+//! meanwhile the copies already made are removed and the answer is `NO [EXPUNGEISSUED]`.
+//!
+//! MOVE copies everything first and only then expunges the sources: interrupted in between,
+//! the messages are in both mailboxes, never in none. The destination answers
+//! `* OK [COPYUID ...]` before this session's `* n EXPUNGE` lines (as Dovecot does). A move
+//! stays inside the user's quota, so only COPY is checked against it.
+
+use mailstack_store::StoreError;
+
+use super::mailboxes::user;
+use super::reply::{Done, store_error};
+use super::{ImapStream, Session};
+use crate::proto::{Code, Data, Mailbox, NumberSet, Response, StatusKind, StatusResponse};
+use crate::search::key::SequenceSet;
+
+impl<S: ImapStream> Session<S> {
+    /// `[UID] COPY` (`is_move` false) or `[UID] MOVE`.
+    pub(super) async fn copy(
+        &mut self,
+        uid_mode: bool,
+        set: &SequenceSet,
+        mailbox: Mailbox,
+        is_move: bool,
+    ) -> Done {
+        let command = if is_move { "MOVE" } else { "COPY" };
+        let name = match self.store_name(&mailbox) {
+            Ok(n) => n,
+            Err(d) => return d,
+        };
+        if is_move && self.sel().read_only {
+            return Done::no(Some(Code::Cannot), "Mailbox is read-only");
+        }
+        let authed = user(&self.user);
+        let quota = authed.quota;
+        let mut dest = match authed.store.open(&name).await {
+            Ok(m) => m,
+            Err(StoreError::MailboxNotFound(_)) => {
+                return Done::no(Some(Code::TryCreate), "Mailbox does not exist");
+            }
+            Err(e) => return store_error(&e),
+        };
+        if !is_move {
+            dest.set_quota(quota);
+        }
+        let sel = self.sel();
+        let uids: Vec<u32> = sel.resolve(uid_mode, set).into_iter().collect();
+        if uids.is_empty() {
+            dest.close().await;
+            return Done::ok("No messages found");
+        }
+        let pairs = match sel.mailbox.copy_to(&uids, &mut dest).await {
+            Ok(p) => p,
+            Err(e) => {
+                dest.close().await;
+                return store_error(&e);
+            }
+        };
+        let uid_validity = dest.uidvalidity();
+        let copied: Vec<u32> = pairs.iter().map(|&(_, d)| d).collect();
+        let sources: Vec<u32> = pairs.iter().map(|&(s, _)| s).collect();
+        if pairs.len() < uids.len() {
+            if let Err(e) = dest.expunge(&copied).await {
+                tracing::warn!(error = %e, "cannot remove the copies of a failed {command}");
+            }
+            dest.close().await;
+            return Done::no(
+                Some(Code::ExpungeIssued),
+                "Some of the requested messages no longer exist",
+            );
+        }
+        if is_move && let Err(e) = sel.mailbox.expunge(&sources).await {
+            // The sources stay; take the copies back.
+            if let Err(e) = dest.expunge(&copied).await {
+                tracing::warn!(error = %e, "cannot remove the copies of a failed MOVE");
+            }
+            dest.close().await;
+            return store_error(&e);
+        }
+        dest.close().await;
+        let code = Code::CopyUid {
+            uid_validity,
+            source: NumberSet::from_numbers(&sources),
+            dest: NumberSet::from_numbers(&copied),
+        };
+        if !is_move {
+            return Done::ok_code(code, "COPY completed");
+        }
+        self.send(Response::Status(StatusResponse {
+            tag: None,
+            kind: StatusKind::Ok,
+            code: Some(code),
+            text: "Moved UIDs.".into(),
+        }));
+        for seq in self.sel().view.remove_own(&sources) {
+            self.send(Response::Data(Data::Expunge(seq)));
+        }
+        Done::ok("MOVE completed")
+    }
+
+    /// `UID EXPUNGE set`: expunge the `\Deleted` messages among the set.
+    pub(super) async fn uid_expunge(&mut self, set: &SequenceSet) -> Done {
+        let only = self.sel().resolve(true, set);
+        match self.expunge_deleted_in(Some(&only)).await {
+            Ok(seqs) => {
+                for seq in seqs {
+                    self.send(Response::Data(Data::Expunge(seq)));
+                }
+                Done::ok("UID EXPUNGE completed")
+            }
+            Err(d) => d,
+        }
+    }
+}
