@@ -59,10 +59,10 @@ impl<S: ImapStream> Session<S> {
         params: SelectParams,
         read_only: bool,
     ) -> Done {
-        if params != SelectParams::default() {
-            return Done::not_supported("CONDSTORE/QRESYNC");
+        if let Some(refused) = self.check_select_params(&params) {
+            return refused;
         }
-        self.selected = None;
+        self.close_for_select().await;
         let name = match mailbox_name(mailbox.as_str()) {
             Ok(n) => n,
             Err(d) => return d,
@@ -95,7 +95,9 @@ impl<S: ImapStream> Session<S> {
         };
         self.send(Response::Data(Data::Flags(system.clone())));
         self.send(Response::Data(Data::Exists(view.exists())));
-        self.send(Response::Data(Data::Recent(0)));
+        if !self.enabled.imap4rev2 {
+            self.send(Response::Data(Data::Recent(0)));
+        }
         self.send(untagged_ok(Code::UidValidity(mailbox.uidvalidity())));
         self.send(untagged_ok(Code::UidNext(mailbox.uidnext())));
         let permanent = if read_only { Vec::new() } else { system };
@@ -110,7 +112,11 @@ impl<S: ImapStream> Session<S> {
             view,
             read_only,
             folder,
+            saved: Vec::new(),
         });
+        if let Some(failed) = self.after_select(&params).await {
+            return failed;
+        }
         if read_only {
             Done::ok_code(Code::ReadOnly, "EXAMINE completed")
         } else {

@@ -34,11 +34,14 @@
 //! no UID EXPUNGE). FETCH bodies are read whole into memory (not streamed).
 
 mod auth;
+mod condstore;
 mod convert;
 mod fetch;
 mod mailboxes;
 mod reply;
+mod search;
 mod selected;
+mod sort;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -156,6 +159,8 @@ pub async fn run_imap_session<S: ImapStream>(
         out: Vec::new(),
         user: None,
         selected: None,
+        enabled: condstore::Enabled::default(),
+        utf8_accept: false,
         mode: Mode::Command,
         auth_failures: 0,
         idle_sub: None,
@@ -204,6 +209,7 @@ fn command_spec(body: &CommandBody) -> Option<(Needs, bool)> {
     use CommandBody as C;
     Some(match body {
         C::Capability | C::Noop | C::Logout => (Needs::Any, true),
+        C::Enable(_) => (Needs::Authenticated, true),
         C::Login { .. } | C::Authenticate { .. } => (Needs::NotAuthenticated, true),
         C::Select { .. }
         | C::Examine { .. }
@@ -214,9 +220,11 @@ fn command_spec(body: &CommandBody) -> Option<(Needs, bool)> {
         | C::Append { .. }
         | C::Idle => (Needs::Authenticated, true),
         C::Check | C::Close | C::Unselect | C::Expunge => (Needs::Selected, true),
-        C::Fetch { uid, .. } | C::Store { uid, .. } | C::Search { uid, .. } => {
-            (Needs::Selected, *uid)
-        }
+        C::Fetch { uid, .. }
+        | C::Store { uid, .. }
+        | C::Search { uid, .. }
+        | C::Sort { uid, .. }
+        | C::Thread { uid, .. } => (Needs::Selected, *uid),
         _ => return None,
     })
 }
@@ -234,6 +242,10 @@ struct Session<S> {
     out: Vec<u8>,
     user: Option<Authed>,
     selected: Option<Selected>,
+    /// What ENABLE (or an implicitly enabling command) turned on.
+    enabled: condstore::Enabled,
+    /// RFC 6855 UTF8=ACCEPT was enabled: mailbox names are sent and taken as UTF-8.
+    utf8_accept: bool,
     mode: Mode,
     auth_failures: u32,
     /// The watch on the selected folder, held only while idling.
@@ -404,6 +416,7 @@ impl<S: ImapStream> Session<S> {
                 Done::ok("CAPABILITY completed")
             }
             C::Noop => Done::ok("NOOP completed"),
+            C::Enable(caps) => self.enable(&caps),
             C::Check => Done::ok("CHECK completed"),
             C::Logout => {
                 self.send(Response::status(None, StatusKind::Bye, "Logging out"));
@@ -473,7 +486,19 @@ impl<S: ImapStream> Session<S> {
                 returns,
                 charset: _,
                 criteria,
-            } => self.search(uid, returns, criteria).await,
+            } => self.search(tag, uid, returns, criteria).await,
+            C::Sort {
+                uid,
+                criteria,
+                charset: _,
+                keys,
+            } => self.sort(uid, criteria, keys).await,
+            C::Thread {
+                uid,
+                algorithm,
+                charset: _,
+                keys,
+            } => self.thread(uid, algorithm, keys).await,
             _ => Done::bad("Command not supported"),
         };
         if self.auth_failures >= self.config.max_auth_failures && self.user.is_none() {
@@ -514,10 +539,11 @@ impl<S: ImapStream> Session<S> {
 
     /// Sync the selected mailbox and queue what the client may be told now.
     async fn update(&mut self, expunges_ok: bool) {
+        let enabled = self.enabled;
         let Some(sel) = self.selected.as_mut() else {
             return;
         };
-        for response in sel.updates(expunges_ok).await {
+        for response in sel.updates(expunges_ok, enabled).await {
             self.send(response);
         }
     }
