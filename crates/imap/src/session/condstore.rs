@@ -15,8 +15,8 @@
 //!   is reported as vanished (narrowed by the client's seq-match pairs), and every known
 //!   message as changed, as RFC 7162 §3.2.5 allows.
 //! - With QRESYNC enabled, expunges are told as `* VANISHED uids`, never `* n EXPUNGE` (see
-//!   `Selected::expunge_responses`), and a SELECT that replaces a selected mailbox first says
-//!   `* OK [CLOSED]` (also under IMAP4rev2).
+//!   `Selected::expunge_responses`). A SELECT that replaces a selected mailbox first says
+//!   `* OK [CLOSED]`.
 
 use mailstack_store::{MessageMeta, encode_mutf7};
 
@@ -280,14 +280,13 @@ impl<S: ImapStream> Session<S> {
             .then(|| Done::bad("QRESYNC parameter needs ENABLE QRESYNC first"))
     }
 
-    /// Close the selected mailbox because another is being selected; under QRESYNC or
-    /// IMAP4rev2 the client is told with `* OK [CLOSED]`.
+    /// Close the selected mailbox because another is being selected, and say so with
+    /// `* OK [CLOSED]`: RFC 7162 requires it of a server offering QRESYNC, and the code marks
+    /// where the old mailbox's responses end (Dovecot sends it always, too).
     pub(super) async fn close_for_select(&mut self) {
         if let Some(sel) = self.selected.take() {
             sel.mailbox.close().await;
-            if self.enabled.qresync || self.enabled.imap4rev2 {
-                self.send(untagged_ok(Code::Closed, "Previous mailbox closed"));
-            }
+            self.send(untagged_ok(Code::Closed, "Previous mailbox closed"));
         }
     }
 

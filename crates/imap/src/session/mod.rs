@@ -14,7 +14,8 @@
 //! Before every tagged completion of a command issued with a mailbox selected, the session
 //! syncs the mailbox and tells the client what other sessions and deliveries changed, through
 //! [`MailboxView`](crate::view::MailboxView): `EXISTS` and flag `FETCH`es after any command,
-//! `EXPUNGE` never after FETCH, STORE or SEARCH by sequence number.
+//! `EXPUNGE` (`VANISHED` under QRESYNC) never after FETCH, STORE, SEARCH, SORT or THREAD by
+//! sequence number.
 //!
 //! # Implemented
 //!
@@ -22,14 +23,16 @@
 //! (`""`/`*`/`%` patterns, no LIST-EXTENDED selection options), STATUS (MESSAGES, UIDNEXT,
 //! UIDVALIDITY, UNSEEN, RECENT), CREATE, DELETE, APPEND (one message; APPENDUID is sent),
 //! IDLE, [UID] FETCH (FLAGS, UID, RFC822.SIZE, INTERNALDATE, RFC822, RFC822.HEADER,
-//! RFC822.TEXT, BODY[]/BODY[HEADER]/BODY[TEXT] with .PEEK and partials), [UID] STORE,
-//! [UID] SEARCH, EXPUNGE, CLOSE, UNSELECT.
+//! RFC822.TEXT, BODY[]/BODY[HEADER]/BODY[TEXT] with .PEEK and partials, MODSEQ), [UID] STORE,
+//! [UID] SEARCH (ESEARCH `RETURN`, SEARCHRES `SAVE`/`$`), [UID] SORT, [UID] THREAD
+//! (ORDEREDSUBJECT, REFERENCES), EXPUNGE, CLOSE, UNSELECT, ENABLE (CONDSTORE, QRESYNC,
+//! IMAP4rev2, UTF8=ACCEPT), CONDSTORE and QRESYNC (see `condstore.rs`).
 //!
 //! # Not implemented (answered `BAD`/`NO [CANNOT]`, not advertised)
 //!
 //! STARTTLS (no acceptor is given to the session: use implicit TLS on 993), ENVELOPE,
 //! BODYSTRUCTURE and part sections in FETCH, COPY/MOVE, RENAME, SUBSCRIBE/LSUB, NAMESPACE,
-//! ENABLE, ID, SORT/THREAD, CONDSTORE/QRESYNC, ESEARCH, MULTIAPPEND, BINARY, QUOTA, COMPRESS.
+//! ID, ESORT, MULTIAPPEND, BINARY, QUOTA, COMPRESS.
 //! Hence only `IMAP4rev1` is announced, not `IMAP4rev2`, and not `UIDPLUS` (no COPYUID,
 //! no UID EXPUNGE). FETCH bodies are read whole into memory (not streamed).
 

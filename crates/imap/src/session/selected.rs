@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use mailstack_store::{ConditionalStore, Flag as StoreFlag, Mailbox as StoreMailbox};
+use mailstack_store::{ConditionalStore, Flag as StoreFlag, Mailbox as StoreMailbox, SyncChanges};
 
 use super::condstore::{Enabled, add_sync_items, untagged_ok};
 use super::convert::{split_flags, wire_flags};
@@ -188,7 +188,14 @@ impl<S: ImapStream> Session<S> {
                         Err(e) => return store_error(&e),
                     }
                 };
-                if let ConditionalStore::Modified(_) = outcome {
+                if let ConditionalStore::Modified(now) = outcome {
+                    if now != meta.modseq {
+                        // The store refreshed our snapshot: tell the client with the updates.
+                        sel.view.absorb(&SyncChanges {
+                            flag_changes: vec![uid],
+                            ..SyncChanges::default()
+                        });
+                    }
                     modified.push(if uid_mode { uid } else { seq });
                     continue;
                 }
