@@ -110,14 +110,14 @@ impl<S: ImapStream> Session<S> {
         modifiers: FetchModifiers,
     ) -> Done {
         let mut attrs = items.expand();
+        if !attrs.iter().all(supported) {
+            return Done::not_supported("FETCH item");
+        }
         let changed_since = match self.fetch_modifiers(set, modifiers, &mut attrs).await {
             Ok(c) => c,
             Err(done) => return done,
         };
         let condstore = self.enabled.condstore;
-        if !attrs.iter().all(supported) {
-            return Done::not_supported("FETCH item");
-        }
         if uid_mode && !attrs.contains(&FetchAttr::Uid) {
             attrs.insert(0, FetchAttr::Uid);
         }
