@@ -84,6 +84,12 @@ impl MailboxView {
         self.pending_expunged.contains(&uid)
     }
 
+    /// Whether expunges by others wait to be told (they are held back during FETCH, STORE and
+    /// SEARCH by sequence number).
+    pub fn has_pending_expunges(&self) -> bool {
+        !self.pending_expunged.is_empty()
+    }
+
     /// Queue what the store reported since the last sync.
     pub fn absorb(&mut self, changes: &SyncChanges) {
         for &uid in &changes.expunged {
@@ -147,6 +153,27 @@ impl MailboxView {
             self.pending_flags.remove(u);
         }
         seqs
+    }
+
+    /// Apply our own EXPUNGE/MOVE of `uids` and say how to tell the client: `expunged`
+    /// (sequence numbers, highest first) or, with `vanished` (QRESYNC enabled), `vanished`
+    /// (the UIDs the client knew, ascending). UIDs the client did not know are left out.
+    pub fn expunge_own(&mut self, uids: &[u32], vanished: bool) -> Updates {
+        let mut out = Updates::default();
+        if vanished {
+            let mut known: Vec<u32> = uids
+                .iter()
+                .copied()
+                .filter(|&u| self.seq(u).is_some())
+                .collect();
+            known.sort_unstable();
+            known.dedup();
+            self.remove_own(&known);
+            out.vanished = known;
+        } else {
+            out.expunged = self.remove_own(uids);
+        }
+        out
     }
 
     /// The UIDs a sequence set names, in ascending order. `*` is the last message; an empty

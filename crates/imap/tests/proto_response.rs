@@ -338,7 +338,7 @@ fn search_sort_thread() {
         children: vec![leaf(3), leaf(5)],
     };
     assert_eq!(data(Data::Thread(vec![dummy])), "* THREAD ((3)(5))\r\n");
-    assert_eq!(data(Data::Thread(vec![])), "* THREAD \r\n");
+    assert_eq!(data(Data::Thread(vec![])), "* THREAD\r\n");
     // A long chain does not recurse.
     let mut chain = leaf(3_000);
     for id in (1..3_000).rev() {

@@ -75,7 +75,7 @@ use std::sync::Arc;
 
 pub use error::StoreError;
 pub use flags::{FORWARDED_KEYWORD, Flag};
-pub use mailbox::{Mailbox, MessageMeta, SyncChanges};
+pub use mailbox::{ConditionalStore, Mailbox, MessageMeta, ModSeqChanges, SyncChanges};
 pub use mailbox_name::SEPARATOR;
 pub use maildir::quota::Quota;
 pub use mutf7::{Mutf7Error, decode_mutf7, encode_mutf7};

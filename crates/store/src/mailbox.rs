@@ -14,6 +14,10 @@ use crate::maildir::save::{self, Body, SaveRequest};
 use crate::maildir::sync::find_basename;
 use crate::user::UserStore;
 
+mod condstore;
+
+pub use condstore::{ConditionalStore, ModSeqChanges};
+
 /// Metadata of one message, as of the mailbox's last sync.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

@@ -60,6 +60,7 @@ impl<S: ImapStream> Session<S> {
                 "APPENDLIMIT={}",
                 self.config.limits.max_append_literal
             ));
+            caps.extend(super::condstore::SYNC_CAPABILITIES.map(String::from));
         }
         caps
     }

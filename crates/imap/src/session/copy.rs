@@ -15,7 +15,7 @@ use mailstack_store::StoreError;
 use super::mailboxes::user;
 use super::reply::{Done, store_error};
 use super::{ImapStream, Session};
-use crate::proto::{Code, Data, Mailbox, NumberSet, Response, StatusKind, StatusResponse};
+use crate::proto::{Code, Mailbox, NumberSet, Response, StatusKind, StatusResponse};
 use crate::search::key::SequenceSet;
 
 impl<S: ImapStream> Session<S> {
@@ -96,9 +96,7 @@ impl<S: ImapStream> Session<S> {
             code: Some(code),
             text: "Moved UIDs.".into(),
         }));
-        for seq in self.sel().view.remove_own(&sources) {
-            self.send(Response::Data(Data::Expunge(seq)));
-        }
+        self.send_expunged(&sources);
         Done::ok("MOVE completed")
     }
 
@@ -106,10 +104,8 @@ impl<S: ImapStream> Session<S> {
     pub(super) async fn uid_expunge(&mut self, set: &SequenceSet) -> Done {
         let only = self.sel().resolve(true, set);
         match self.expunge_deleted_in(Some(&only)).await {
-            Ok(seqs) => {
-                for seq in seqs {
-                    self.send(Response::Data(Data::Expunge(seq)));
-                }
+            Ok(uids) => {
+                self.send_expunged(&uids);
                 Done::ok("UID EXPUNGE completed")
             }
             Err(d) => d,

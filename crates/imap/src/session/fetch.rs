@@ -21,7 +21,8 @@ fn supported(attr: &FetchAttr) -> bool {
         | FetchAttr::Rfc822Size
         | FetchAttr::Rfc822
         | FetchAttr::Rfc822Header
-        | FetchAttr::Rfc822Text => true,
+        | FetchAttr::Rfc822Text
+        | FetchAttr::ModSeq => true,
         FetchAttr::BodySection { section, .. } => {
             section.part.is_empty()
                 && matches!(
@@ -108,13 +109,15 @@ impl<S: ImapStream> Session<S> {
         items: &FetchItems,
         modifiers: FetchModifiers,
     ) -> Done {
-        if modifiers != FetchModifiers::default() {
-            return Done::not_supported("CONDSTORE");
-        }
         let mut attrs = items.expand();
         if !attrs.iter().all(supported) {
             return Done::not_supported("FETCH item");
         }
+        let changed_since = match self.fetch_modifiers(set, modifiers, &mut attrs).await {
+            Ok(c) => c,
+            Err(done) => return done,
+        };
+        let condstore = self.enabled.condstore;
         if uid_mode && !attrs.contains(&FetchAttr::Uid) {
             attrs.insert(0, FetchAttr::Uid);
         }
@@ -131,6 +134,9 @@ impl<S: ImapStream> Session<S> {
                 missing = true;
                 continue;
             };
+            if changed_since.is_some_and(|since| meta.modseq <= since) {
+                continue;
+            }
             let raw = if content {
                 match read_message(&sel.mailbox, uid).await {
                     Some(raw) => Some(raw),
@@ -160,6 +166,9 @@ impl<S: ImapStream> Session<S> {
             if seen_now && !attrs.contains(&FetchAttr::Flags) {
                 values.push(FetchValue::Flags(wire_flags(&meta)));
             }
+            if seen_now && condstore {
+                super::condstore::add_sync_items(&mut values, &meta);
+            }
             responses.push(Response::Data(Data::Fetch { seq, items: values }));
         }
         for r in responses {
@@ -185,6 +194,7 @@ fn fetch_value(attr: &FetchAttr, meta: &MessageMeta, raw: &[u8]) -> FetchValue {
         FetchAttr::BodySection {
             section, partial, ..
         } => section_value(section, *partial, raw),
+        FetchAttr::ModSeq => super::condstore::modseq_value(meta),
         // `supported` let nothing else through.
         _ => FetchValue::Uid(meta.uid),
     }

@@ -43,10 +43,10 @@ impl<S: ImapStream> Session<S> {
         params: SelectParams,
         read_only: bool,
     ) -> Done {
-        if params != SelectParams::default() {
-            return Done::not_supported("CONDSTORE/QRESYNC");
+        if let Some(refused) = self.check_select_params(&params) {
+            return refused;
         }
-        self.selected = None;
+        self.close_for_select().await;
         let name = match self.store_name(&mailbox) {
             Ok(n) => n,
             Err(d) => return d,
@@ -79,7 +79,9 @@ impl<S: ImapStream> Session<S> {
         };
         self.send(Response::Data(Data::Flags(system.clone())));
         self.send(Response::Data(Data::Exists(view.exists())));
-        self.send(Response::Data(Data::Recent(0)));
+        if !self.enabled.imap4rev2 {
+            self.send(Response::Data(Data::Recent(0)));
+        }
         self.send(untagged_ok(Code::UidValidity(mailbox.uidvalidity())));
         self.send(untagged_ok(Code::UidNext(mailbox.uidnext())));
         let permanent = if read_only { Vec::new() } else { system };
@@ -95,7 +97,11 @@ impl<S: ImapStream> Session<S> {
             view,
             read_only,
             folder,
+            saved: Vec::new(),
         });
+        if let Some(failed) = self.after_select(&params).await {
+            return failed;
+        }
         if read_only {
             Done::ok_code(Code::ReadOnly, "EXAMINE completed")
         } else {
@@ -303,6 +309,7 @@ impl<S: ImapStream> Session<S> {
             mailbox: old_mailbox,
             mut view,
             read_only,
+            saved,
             ..
         } = old;
         let mailbox = match reopened {
@@ -340,6 +347,7 @@ impl<S: ImapStream> Session<S> {
             view,
             read_only,
             folder,
+            saved,
         });
     }
 

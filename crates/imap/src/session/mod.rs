@@ -14,7 +14,8 @@
 //! Before every tagged completion of a command issued with a mailbox selected, the session
 //! syncs the mailbox and tells the client what other sessions and deliveries changed, through
 //! [`MailboxView`](crate::view::MailboxView): `EXISTS` and flag `FETCH`es after any command,
-//! `EXPUNGE` never after FETCH, STORE or SEARCH by sequence number.
+//! `EXPUNGE` (`VANISHED` under QRESYNC) never after FETCH, STORE, SEARCH, SORT or THREAD by
+//! sequence number.
 //!
 //! # Implemented
 //!
@@ -31,13 +32,11 @@
 //! # Not implemented (answered `BAD`/`NO [CANNOT]`, not advertised)
 //!
 //! STARTTLS (no acceptor is given to the session: use implicit TLS on 993), ENVELOPE,
-//! BODYSTRUCTURE and part sections in FETCH, ENABLE, SORT/THREAD, CONDSTORE/QRESYNC, ESEARCH,
-//! BINARY, CREATE-SPECIAL-USE, COMPRESS. Hence only `IMAP4rev1` is announced, not
-//! `IMAP4rev2`. MAILBOXID is sent but OBJECTID not announced (no EMAILID/THREADID in FETCH).
-//! FETCH bodies are read whole into memory (not streamed).
+//! CREATE-SPECIAL-USE, ESORT.
 
 mod auth;
 mod compress;
+mod condstore;
 mod convert;
 mod copy;
 mod fetch;
@@ -47,7 +46,9 @@ mod misc;
 mod names;
 mod quota;
 mod reply;
+mod search;
 mod selected;
+mod sort;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -169,10 +170,11 @@ pub async fn run_imap_session<S: ImapStream>(
         out: Vec::new(),
         user: None,
         selected: None,
+        enabled: condstore::Enabled::default(),
+        utf8_accept: false,
         mode: Mode::Command,
         auth_failures: 0,
         idle_sub: None,
-        utf8_accept: false,
     };
     session.run().await
 }
@@ -220,11 +222,13 @@ enum Needs {
 }
 
 /// The command table: the state a command needs, and whether EXPUNGE responses may follow it
-/// (not after FETCH, STORE, SEARCH by sequence number). `None`: not implemented.
-fn command_spec(body: &CommandBody) -> Option<(Needs, bool)> {
+/// (not after FETCH, STORE, SEARCH, SORT, THREAD or COPY by sequence number). Every command
+/// the parser knows is implemented.
+fn command_spec(body: &CommandBody) -> (Needs, bool) {
     use CommandBody as C;
-    Some(match body {
+    match body {
         C::Capability | C::Noop | C::Logout | C::Id(_) => (Needs::Any, true),
+        C::Enable(_) => (Needs::Authenticated, true),
         C::Login { .. } | C::Authenticate { .. } | C::StartTls => (Needs::NotAuthenticated, true),
         C::Compress(_) => (Needs::Authenticated, true),
         C::Select { .. }
@@ -246,11 +250,12 @@ fn command_spec(body: &CommandBody) -> Option<(Needs, bool)> {
         C::Check | C::Close | C::Unselect | C::Expunge => (Needs::Selected, true),
         C::UidExpunge(_) | C::Move { .. } => (Needs::Selected, true),
         C::Copy { uid, .. } => (Needs::Selected, *uid),
-        C::Fetch { uid, .. } | C::Store { uid, .. } | C::Search { uid, .. } => {
-            (Needs::Selected, *uid)
-        }
-        _ => return None,
-    })
+        C::Fetch { uid, .. }
+        | C::Store { uid, .. }
+        | C::Search { uid, .. }
+        | C::Sort { uid, .. }
+        | C::Thread { uid, .. } => (Needs::Selected, *uid),
+    }
 }
 
 struct Session<S> {
@@ -271,13 +276,15 @@ struct Session<S> {
     out: Vec<u8>,
     user: Option<Authed>,
     selected: Option<Selected>,
+    /// What ENABLE (or an implicitly enabling command) turned on.
+    enabled: condstore::Enabled,
+    /// RFC 6855 UTF8=ACCEPT was enabled: mailbox names are sent and taken as UTF-8, not
+    /// modified UTF-7 (see `names`).
+    utf8_accept: bool,
     mode: Mode,
     auth_failures: u32,
     /// The watch on the selected folder, held only while idling.
     idle_sub: Option<Subscription>,
-    /// The client enabled UTF8=ACCEPT: mailbox names are UTF-8 on the wire, not modified
-    /// UTF-7 (see `names`).
-    utf8_accept: bool,
 }
 
 impl<S> Drop for Session<S> {
@@ -437,11 +444,7 @@ impl<S: ImapStream> Session<S> {
 
     async fn dispatch(&mut self, cmd: Command) -> Option<Ending> {
         let Command { tag, body } = cmd;
-        let Some((needs, expunges_ok)) = command_spec(&body) else {
-            return self
-                .complete(&tag, Done::bad("Command not supported"), true)
-                .await;
-        };
+        let (needs, expunges_ok) = command_spec(&body);
         let refused = match needs {
             Needs::Any => None,
             Needs::NotAuthenticated if self.user.is_some() => Some("Already authenticated"),
@@ -480,6 +483,7 @@ impl<S: ImapStream> Session<S> {
                 Done::ok("CAPABILITY completed")
             }
             C::Noop => Done::ok("NOOP completed"),
+            C::Enable(caps) => self.enable(&caps),
             C::Check => Done::ok("CHECK completed"),
             C::Logout => {
                 self.send(Response::status(None, StatusKind::Bye, "Logging out"));
@@ -582,8 +586,19 @@ impl<S: ImapStream> Session<S> {
                 returns,
                 charset: _,
                 criteria,
-            } => self.search(uid, returns, criteria).await,
-            _ => Done::bad("Command not supported"),
+            } => self.search(tag, uid, returns, criteria).await,
+            C::Sort {
+                uid,
+                criteria,
+                charset: _,
+                keys,
+            } => self.sort(uid, criteria, keys).await,
+            C::Thread {
+                uid,
+                algorithm,
+                charset: _,
+                keys,
+            } => self.thread(uid, algorithm, keys).await,
         };
         if self.too_many_failures() {
             self.send_tagged(tag, done);
@@ -693,10 +708,11 @@ impl<S: ImapStream> Session<S> {
 
     /// Sync the selected mailbox and queue what the client may be told now.
     async fn update(&mut self, expunges_ok: bool) {
+        let enabled = self.enabled;
         let Some(sel) = self.selected.as_mut() else {
             return;
         };
-        for response in sel.updates(expunges_ok).await {
+        for response in sel.updates(expunges_ok, enabled).await {
             self.send(response);
         }
     }

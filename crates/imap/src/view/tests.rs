@@ -99,3 +99,29 @@ fn own_expunge_returns_numbers_highest_first() {
     assert_eq!(v.uids(), [1, 3]);
     assert!(v.flush(true, false).flags_changed.is_empty());
 }
+
+#[test]
+fn own_expunges_are_told_as_sequence_numbers_or_as_uids() {
+    let mut v = MailboxView::new([3, 5, 8, 13]);
+    v.absorb(&changes(&[], &[], &[8]));
+    assert!(v.has_pending_expunges());
+    let u = v.expunge_own(&[13, 5, 99], false);
+    assert_eq!(u.expunged, [4, 2]);
+    assert!(u.vanished.is_empty());
+    assert_eq!(v.uids(), [3, 8]);
+
+    let mut v = MailboxView::new([3, 5, 8, 13]);
+    v.absorb(&changes(&[], &[], &[8]));
+    let u = v.expunge_own(&[13, 8, 5, 99], true);
+    assert_eq!(
+        u.vanished,
+        [5, 8, 13],
+        "only UIDs the client knew, ascending"
+    );
+    assert!(u.expunged.is_empty());
+    assert_eq!(v.uids(), [3]);
+    assert!(
+        !v.has_pending_expunges(),
+        "the pending one is told with ours"
+    );
+}

@@ -12,6 +12,7 @@
 //! journal, a busy timeout, and every write inside `BEGIN IMMEDIATE`, so
 //! two processes never hand out the same UID.
 
+mod condstore;
 mod ops;
 mod rebuild;
 mod sync;

@@ -216,6 +216,23 @@ impl Index {
         flags: &[Flag],
         keywords: &[String],
     ) -> Result<MsgRow, StoreError> {
+        let (row, _) = self
+            .set_flags_unless_modified(uid, flags, keywords, None)
+            .await?;
+        Ok(row)
+    }
+
+    /// [`Index::set_flags`], except that with `unchanged_since` (CONDSTORE) a
+    /// message whose MODSEQ is above it is left alone: the `bool` is `false`
+    /// and the row the current one. The check and the change are one
+    /// transaction.
+    pub(crate) async fn set_flags_unless_modified(
+        &mut self,
+        uid: u32,
+        flags: &[Flag],
+        keywords: &[String],
+        unchanged_since: Option<u64>,
+    ) -> Result<(MsgRow, bool), StoreError> {
         let dir = self.dir.clone();
         let path = self.path.clone();
         let e = |e: sqlx::Error| StoreError::index(&path, e);
@@ -229,6 +246,10 @@ impl Index {
             .map_err(e)?
             .map(|r| msg_row(&r))
             .ok_or(StoreError::MessageNotFound(uid))?;
+        if unchanged_since.is_some_and(|since| row.modseq > since) {
+            tx.commit().await.map_err(e)?;
+            return Ok((row, false));
+        }
         let d = dir.clone();
         let kw = keywords.clone();
         let table = blocking(move || ensure_keywords(&d, &kw)).await?;
@@ -255,7 +276,7 @@ impl Index {
         let unchanged = row.flags == letters && row.keywords == keywords;
         if unchanged && row.subdir == Subdir::Cur && row.filename == new_name {
             tx.commit().await.map_err(e)?;
-            return Ok(row);
+            return Ok((row, true));
         }
         let r = row.clone();
         let n = new_name.clone();
@@ -287,14 +308,17 @@ impl Index {
             .await
             .map_err(e)?;
         tx.commit().await.map_err(e)?;
-        Ok(MsgRow {
-            filename: new_name,
-            subdir: Subdir::Cur,
-            flags: letters,
-            keywords,
-            modseq,
-            ..row
-        })
+        Ok((
+            MsgRow {
+                filename: new_name,
+                subdir: Subdir::Cur,
+                flags: letters,
+                keywords,
+                modseq,
+                ..row
+            },
+            true,
+        ))
     }
 
     /// Expunge `uids`: unlink the files and leave tombstones. Returns the

@@ -28,6 +28,17 @@ pub(crate) fn new_guid() -> String {
     out
 }
 
+/// The MODSEQ a new index starts at: the clock in microseconds. A rebuilt index thus hands
+/// out MODSEQs above any the lost one did (unless it made more than a million changes a
+/// second), so a CONDSTORE client's old MODSEQ reads as "before everything here": all flags
+/// are reported as changed and its expunges as unknown (see `expunges_complete_after`),
+/// instead of changes being silently skipped.
+fn initial_modseq() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| u64::try_from(d.as_micros()).unwrap_or(1).max(1))
+}
+
 /// What the Maildir says, ready to be inserted.
 struct Built {
     uidvalidity: u32,
@@ -36,7 +47,7 @@ struct Built {
     rows: Vec<MsgRow>,
 }
 
-fn build_from_maildir(dir: &Path) -> Result<Built, StoreError> {
+fn build_from_maildir(dir: &Path, modseq: u64) -> Result<Built, StoreError> {
     let list = UidList::load(dir)?;
     let keywords = Keywords::load(dir)?;
     let scanned = scan(dir)?;
@@ -76,7 +87,7 @@ fn build_from_maildir(dir: &Path) -> Result<Built, StoreError> {
             vsize,
             internal_date: mtime,
             save_date: mtime,
-            modseq: 1,
+            modseq,
             expunged: false,
         };
         match known.get(basename.as_str()) {
@@ -134,18 +145,20 @@ pub(super) async fn initialize(idx: &mut Index) -> Result<(), StoreError> {
     sqlx::raw_sql(SCHEMA).execute(&mut *tx).await.map_err(e)?;
 
     let d = dir.clone();
+    let modseq = initial_modseq();
     let (mtimes, built) = blocking(move || {
         let mtimes = dir_mtimes(&d)?;
-        Ok((mtimes, build_from_maildir(&d)?))
+        Ok((mtimes, build_from_maildir(&d, modseq)?))
     })
     .await?;
     let (new_mtime, cur_mtime) = super::sync::clean_mtimes(mtimes);
     sqlx::query(
         "INSERT INTO meta (id, uidvalidity, uidnext, highestmodseq, guid, new_mtime, cur_mtime) \
-         VALUES (1, ?, ?, 1, ?, ?, ?)",
+         VALUES (1, ?, ?, ?, ?, ?, ?)",
     )
     .bind(i64::from(built.uidvalidity))
     .bind(i64::from(built.next_uid))
+    .bind(i64::try_from(modseq).unwrap_or(1))
     .bind(&built.guid)
     .bind(new_mtime)
     .bind(cur_mtime)

@@ -273,7 +273,15 @@ fn data(out: &mut Vec<u8>, d: &Data) {
         Data::Search { ids, mod_seq } => numbers(out, "SEARCH", ids, *mod_seq),
         Data::Sort { ids, mod_seq } => numbers(out, "SORT", ids, *mod_seq),
         Data::Thread(roots) => {
-            push(out, "THREAD ");
+            // `thread-data = "THREAD" [SP 1*thread-list]`: no space when nothing matched.
+            push(
+                out,
+                if roots.is_empty() {
+                    "THREAD"
+                } else {
+                    "THREAD "
+                },
+            );
             for root in roots {
                 out.push(b'(');
                 thread_members(out, root);
