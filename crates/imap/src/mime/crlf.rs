@@ -52,6 +52,7 @@ impl CrlfNormalizer {
 }
 
 /// `data` with bare LFs as CRLF.
+#[cfg(test)]
 pub(crate) fn to_crlf(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len());
     CrlfNormalizer::default().feed(data, &mut out);

@@ -27,6 +27,7 @@ impl<S: ImapStream> Session<S> {
             }
         } else {
             caps.extend(["IDLE", "UNSELECT", "SPECIAL-USE"].map(String::from));
+            caps.extend(["BINARY", "PREVIEW", "SAVEDATE"].map(String::from));
         }
         caps
     }

@@ -266,9 +266,6 @@ impl<S: ImapStream> Session<S> {
         let Some(message) = messages.into_iter().next() else {
             return Done::not_supported("MULTIAPPEND");
         };
-        if message.binary {
-            return Done::not_supported("BINARY");
-        }
         let name = match mailbox_name(mailbox.as_str()) {
             Ok(n) => n,
             Err(d) => return d,

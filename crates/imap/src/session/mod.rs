@@ -21,17 +21,18 @@
 //! CAPABILITY, NOOP, CHECK, LOGOUT, LOGIN, AUTHENTICATE PLAIN (SASL-IR), SELECT, EXAMINE, LIST
 //! (`""`/`*`/`%` patterns, no LIST-EXTENDED selection options), STATUS (MESSAGES, UIDNEXT,
 //! UIDVALIDITY, UNSEEN, RECENT), CREATE, DELETE, APPEND (one message; APPENDUID is sent),
-//! IDLE, [UID] FETCH (FLAGS, UID, RFC822.SIZE, INTERNALDATE, RFC822, RFC822.HEADER,
-//! RFC822.TEXT, BODY[]/BODY[HEADER]/BODY[TEXT] with .PEEK and partials), [UID] STORE,
+//! IDLE, [UID] FETCH (every item but MODSEQ: ENVELOPE, BODY, BODYSTRUCTURE, body sections
+//! with .PEEK and partials, BINARY / BINARY.SIZE (RFC 3516; APPEND takes literal8), PREVIEW
+//! (RFC 8970), SAVEDATE (RFC 8514), EMAILID / THREADID (RFC 8474): see `fetch`), [UID] STORE,
 //! [UID] SEARCH, EXPUNGE, CLOSE, UNSELECT.
 //!
 //! # Not implemented (answered `BAD`/`NO [CANNOT]`, not advertised)
 //!
-//! STARTTLS (no acceptor is given to the session: use implicit TLS on 993), ENVELOPE,
-//! BODYSTRUCTURE and part sections in FETCH, COPY/MOVE, RENAME, SUBSCRIBE/LSUB, NAMESPACE,
-//! ENABLE, ID, SORT/THREAD, CONDSTORE/QRESYNC, ESEARCH, MULTIAPPEND, BINARY, QUOTA, COMPRESS.
+//! STARTTLS (no acceptor is given to the session: use implicit TLS on 993), COPY/MOVE,
+//! RENAME, SUBSCRIBE/LSUB, NAMESPACE, ENABLE, ID, SORT/THREAD, CONDSTORE/QRESYNC, ESEARCH,
+//! MULTIAPPEND, QUOTA, COMPRESS, OBJECTID (its FETCH items are there; MAILBOXID is not).
 //! Hence only `IMAP4rev1` is announced, not `IMAP4rev2`, and not `UIDPLUS` (no COPYUID,
-//! no UID EXPUNGE). FETCH bodies are read whole into memory (not streamed).
+//! no UID EXPUNGE).
 
 mod auth;
 mod convert;
