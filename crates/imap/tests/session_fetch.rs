@@ -311,7 +311,10 @@ async fn lf_only_files_are_served_with_crlf() {
     assert_eq!(string_item(line, "BODY[]"), want.as_bytes());
     let split = want.find("\r\n\r\n").expect("header end") + 4;
     assert_eq!(string_item(line, "BODY[TEXT]"), &want.as_bytes()[split..]);
-    assert_eq!(string_item(line, "RFC822.HEADER"), &want.as_bytes()[..split]);
+    assert_eq!(
+        string_item(line, "RFC822.HEADER"),
+        &want.as_bytes()[..split]
+    );
     assert_eq!(string_item(line, "BODY[1]"), b"one\r\ntwo");
     assert!(r.has("BINARY.SIZE[1] 8"), "{}", r.text());
     assert!(
@@ -443,6 +446,60 @@ async fn large_message_streams_intact() {
     r.assert_ok();
     let split = want.windows(4).position(|w| w == b"\r\n\r\n").expect("end") + 4;
     assert!(string_item(first(&r), "BODY[TEXT]") == want[split..]);
+}
+
+#[tokio::test]
+async fn large_parts_go_out_whole() {
+    let env = Env::new();
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let b64 = base64_lines(&data);
+    let msg = crlf(&format!(
+        "Subject: attachment\nContent-Type: multipart/mixed; boundary=b\n\n--b\n\ntext\n--b\n\
+         Content-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\n{b64}--b--\n"
+    ));
+    env.deliver("alice", &msg).await;
+    let mut c = selected(&env).await;
+    let r = c
+        .cmd("f FETCH 1 (BINARY.PEEK[2] BINARY.SIZE[2] BODY.PEEK[2] BODY.PEEK[2]<76.10>)")
+        .await;
+    r.assert_ok();
+    let line = first(&r);
+    assert!(
+        contains(line, b"BINARY[2] ~{300000}\r\n"),
+        "literal8 for NULs"
+    );
+    assert!(
+        string_item(line, "BINARY[2]") == data,
+        "decoded attachment differs"
+    );
+    assert!(contains(line, b"BINARY.SIZE[2] 300000"));
+    let encoded = crlf(&b64);
+    let encoded = &encoded[..encoded.len() - 2];
+    assert!(
+        string_item(line, "BODY[2]") == encoded,
+        "encoded attachment differs"
+    );
+    assert_eq!(string_item(line, "BODY[2]<76>"), &encoded[76..86]);
+}
+
+fn base64_lines(data: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for (i, chunk) in data.chunks(3).enumerate() {
+        let n = chunk.iter().fold(0u32, |n, &b| n << 8 | u32::from(b)) << (8 * (3 - chunk.len()));
+        for k in 0..4 {
+            if k <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * k) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+        if (i + 1) % 19 == 0 {
+            out.push('\n');
+        }
+    }
+    out.push('\n');
+    out
 }
 
 #[tokio::test]

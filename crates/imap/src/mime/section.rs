@@ -8,6 +8,7 @@
 //! an empty string, not an error.
 
 use std::borrow::Cow;
+use std::ops::Range;
 
 use super::decode::Cte;
 use super::header::select_fields;
@@ -52,28 +53,58 @@ pub(crate) fn message_text<'a>(
     }
 }
 
-fn message_of<'a>(raw: &'a [u8], root: &Part, text: &SectionText) -> Cow<'a, [u8]> {
-    message_text(&raw[root.header_range()], &raw[root.body_range()], text)
+/// The octets of a section: a range of the message, or octets made for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SectionData {
+    /// These octets of the message.
+    Range(Range<usize>),
+    /// Octets that are not in the message as they are (selected header fields, decoded
+    /// content).
+    Made(Vec<u8>),
+}
+
+impl SectionData {
+    /// The octets, given the message.
+    pub(crate) fn bytes<'a>(&'a self, raw: &'a [u8]) -> &'a [u8] {
+        match self {
+            SectionData::Range(r) => &raw[r.clone()],
+            SectionData::Made(v) => v,
+        }
+    }
+
+    fn empty() -> SectionData {
+        SectionData::Made(Vec::new())
+    }
+}
+
+/// `HEADER`, `HEADER.FIELDS[.NOT] (..)` or `TEXT` of the message whose root part is `root`.
+fn message_of(raw: &[u8], root: &Part, text: &SectionText) -> SectionData {
+    match text {
+        SectionText::Header => SectionData::Range(root.header_range()),
+        SectionText::Text => SectionData::Range(root.body_range()),
+        SectionText::Mime => SectionData::empty(),
+        t => SectionData::Made(message_text(&raw[root.header_range()], &[], t).into_owned()),
+    }
 }
 
 /// The octets of `BODY[section]` of the message `raw` split into `s`.
-pub(crate) fn body_section<'a>(raw: &'a [u8], s: &Structure, section: &Section) -> Cow<'a, [u8]> {
+pub(crate) fn body_section(raw: &[u8], s: &Structure, section: &Section) -> SectionData {
     if section.part.is_empty() {
         return match &section.text {
-            None => Cow::Borrowed(raw),
+            None => SectionData::Range(0..raw.len()),
             Some(t) => message_of(raw, s.root(), t),
         };
     }
     let Some(p) = resolve(s, &section.part) else {
-        return Cow::Borrowed(&[]);
+        return SectionData::empty();
     };
     let part = &s.parts[p];
     match &section.text {
-        None => Cow::Borrowed(&raw[part.body_range()]),
-        Some(SectionText::Mime) => Cow::Borrowed(&raw[part.header_range()]),
+        None => SectionData::Range(part.body_range()),
+        Some(SectionText::Mime) => SectionData::Range(part.header_range()),
         Some(t) => match &part.kind {
             Kind::Message(Some(c)) => message_of(raw, &s.parts[*c], t),
-            _ => Cow::Borrowed(&[]),
+            _ => SectionData::empty(),
         },
     }
 }
@@ -85,25 +116,27 @@ pub(crate) struct UnknownCte;
 /// The octets of `BINARY[part]`: the part's body with its transfer encoding decoded (a
 /// multipart's body as it is; the whole message for `[]`, as it is: neither carries a
 /// transfer encoding of its own).
-pub(crate) fn binary_section<'a>(
-    raw: &'a [u8],
+pub(crate) fn binary_section(
+    raw: &[u8],
     s: &Structure,
     part: &[u32],
-) -> Result<Cow<'a, [u8]>, UnknownCte> {
+) -> Result<SectionData, UnknownCte> {
     if part.is_empty() {
-        return Ok(Cow::Borrowed(raw));
+        return Ok(SectionData::Range(0..raw.len()));
     }
     let Some(p) = resolve(s, part) else {
-        return Ok(Cow::Borrowed(&[]));
+        return Ok(SectionData::empty());
     };
     let p = &s.parts[p];
-    let body = &raw[p.body_range()];
     if matches!(p.kind, Kind::Multipart(_)) {
-        return Ok(Cow::Borrowed(body));
+        return Ok(SectionData::Range(p.body_range()));
     }
     match Cte::of(p.fields.encoding.as_deref()) {
-        Cte::Identity => Ok(Cow::Borrowed(body)),
-        cte => cte.decode(body).map(Cow::Owned).ok_or(UnknownCte),
+        Cte::Identity => Ok(SectionData::Range(p.body_range())),
+        cte => cte
+            .decode(&raw[p.body_range()])
+            .map(SectionData::Made)
+            .ok_or(UnknownCte),
     }
 }
 

@@ -171,16 +171,16 @@ fn ours(raw: &[u8], s: &Structure, item: &str) -> Option<Vec<u8>> {
             1,
         )) {
             FetchAttr::BodySection { section, .. } => {
-                let mut data = body_section(raw, s, &section).into_owned();
+                let mut data = body_section(raw, s, &section).bytes(raw).to_vec();
                 replace_nul(&mut data);
                 Some(data)
             }
             FetchAttr::Binary { part, .. } => match binary_section(raw, s, &part) {
-                Ok(d) => Some(d.into_owned()),
+                Ok(d) => Some(d.bytes(raw).to_vec()),
                 Err(UnknownCte) => None,
             },
             FetchAttr::BinarySize { part } => match binary_section(raw, s, &part) {
-                Ok(d) => Some(d.len().to_string().into_bytes()),
+                Ok(d) => Some(d.bytes(raw).len().to_string().into_bytes()),
                 Err(UnknownCte) => None,
             },
             other => panic!("unexpected reference item {other:?}"),
@@ -281,8 +281,8 @@ fn top_level_sections_from_the_header_alone_match_the_parsed_message() {
             let sec = section(spec);
             let text = sec.text.as_ref().expect("text");
             assert_eq!(
-                message_text(&raw[..split], &raw[split..], text),
-                body_section(&raw, &s, &sec),
+                message_text(&raw[..split], &raw[split..], text).as_ref(),
+                body_section(&raw, &s, &sec).bytes(&raw),
                 "{} {spec}",
                 eml.display()
             );
@@ -307,28 +307,31 @@ fn mixed_message_structure_and_parts() {
     let p2 = resolve(&s, &[2]).expect("part 2");
     assert!(matches!(s.parts[p2].kind, Kind::Message(Some(_))));
     assert_eq!(
-        body_section(&raw, &s, &section("2.1")).as_ref(),
+        body_section(&raw, &s, &section("2.1")).bytes(&raw),
         b"inner plain"
     );
     assert_eq!(
-        body_section(&raw, &s, &section("2.HEADER.FIELDS (SUBJECT)")).as_ref(),
+        body_section(&raw, &s, &section("2.HEADER.FIELDS (SUBJECT)")).bytes(&raw),
         b"Subject: inner\r\n\r\n"
     );
     // The base64 attachment, decoded.
     assert_eq!(
-        binary_section(&raw, &s, &[3]).expect("base64").as_ref(),
+        binary_section(&raw, &s, &[3]).expect("base64").bytes(&raw),
         &[0u8, 1, 2, 3, 4, 5]
     );
     assert_eq!(
-        binary_section(&raw, &s, &[1]).expect("qp").as_ref(),
+        binary_section(&raw, &s, &[1]).expect("qp").bytes(&raw),
         "Café first line\r\nsecond line".as_bytes()
     );
     // Numbers past the end, HEADER of a leaf, MIME of the message: nothing.
-    assert_eq!(body_section(&raw, &s, &section("4")).as_ref(), b"");
-    assert_eq!(body_section(&raw, &s, &section("1.HEADER")).as_ref(), b"");
-    assert_eq!(body_section(&raw, &s, &section("3.1.1")).as_ref(), b"");
+    assert_eq!(body_section(&raw, &s, &section("4")).bytes(&raw), b"");
     assert_eq!(
-        body_section(&raw, &s, &section("3.1")).as_ref(),
+        body_section(&raw, &s, &section("1.HEADER")).bytes(&raw),
+        b""
+    );
+    assert_eq!(body_section(&raw, &s, &section("3.1.1")).bytes(&raw), b"");
+    assert_eq!(
+        body_section(&raw, &s, &section("3.1")).bytes(&raw),
         b"AAECAwQF"
     );
     let bs = String::from_utf8(wire(&FetchValue::BodyStructure(Box::new(body_structure(
@@ -346,9 +349,12 @@ fn part_one_of_a_single_part_message_is_its_body() {
     let raw = crlf("Subject: x\nContent-Type: text/plain\n\nhello\n");
     let s = Structure::parse(&raw);
     assert_eq!(resolve(&s, &[1]), Some(0));
-    assert_eq!(body_section(&raw, &s, &section("1")).as_ref(), b"hello\r\n");
     assert_eq!(
-        body_section(&raw, &s, &section("1.MIME")).as_ref(),
+        body_section(&raw, &s, &section("1")).bytes(&raw),
+        b"hello\r\n"
+    );
+    assert_eq!(
+        body_section(&raw, &s, &section("1.MIME")).bytes(&raw),
         b"Subject: x\r\nContent-Type: text/plain\r\n\r\n"
     );
     assert_eq!(resolve(&s, &[2]), None);
@@ -438,7 +444,7 @@ fn malformed_mime_never_panics_and_stays_bounded() {
     };
     assert_eq!(children.len(), 2);
     assert_eq!(
-        body_section(&raw, &s, &section("2")).as_ref(),
+        body_section(&raw, &s, &section("2")).bytes(&raw),
         b"two never closed\r\n"
     );
 
@@ -502,7 +508,14 @@ fn malformed_mime_never_panics_and_stays_bounded() {
         let _ = preview(junk, &s);
         for path in [&[][..], &[1], &[1, 1], &[2, 1, 1]] {
             let _ = binary_section(junk, &s, path);
-            let _ = body_section(junk, &s, &Section { part: path.to_vec(), text: None });
+            let _ = body_section(
+                junk,
+                &s,
+                &Section {
+                    part: path.to_vec(),
+                    text: None,
+                },
+            );
         }
     }
 }
