@@ -740,3 +740,31 @@ fn header_len_finds_the_empty_line() {
     let sec = section("HEADER");
     assert!(matches!(sec.text, Some(SectionText::Header)));
 }
+
+#[test]
+fn previews_match_dovecot_for_text_messages() {
+    // Dovecot 2.3.19's PREVIEW for these fixtures (it differs on HTML: it keeps <title>).
+    let cases = [
+        ("01-mixed.eml", "Café first line second line"),
+        ("02-alt.eml", "Plain text version."),
+        ("03-nocte.eml", "line one line two"),
+        ("04-noclose.eml", "part one"),
+        ("05-noboundary.eml", ""),
+        ("06-addr.eml", "body"),
+        ("07-rfc2231.eml", "no trailing newline"),
+        ("09-notrail.eml", "abc def"),
+        ("10-headeronly.eml", ""),
+        ("11-texttype.eml", ""),
+        ("12-empty-parts.eml", "implicit text/plain"),
+        ("14-deep.eml", "deep"),
+        ("15-qp-binary.eml", "softbreak and nul and ="),
+        ("23-nul.eml", "abcd"),
+    ];
+    for (name, want) in cases {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/fetch")
+            .join(name);
+        let raw = to_crlf(&std::fs::read(path).expect("fixture"));
+        assert_eq!(preview(&raw, &Structure::parse(&raw)), want, "{name}");
+    }
+}

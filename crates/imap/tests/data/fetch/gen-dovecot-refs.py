@@ -6,7 +6,20 @@ Usage: gen-dovecot-refs.py IMAP_CMD...   e.g.  gen-dovecot-refs.py /tmp/dovecot-
 
 IMAP_CMD runs a pre-authenticated Dovecot `imap` over stdin/stdout whose INBOX is the Maildir
 named by $MAILDIR (it is emptied and filled with the .eml files, one message each, in name
-order). Made with Dovecot 2.3.19 (Debian 12): `doveconf -c dovecot.conf -e .../imap`.
+order, owned by $MAIL_OWNER, default nobody:nogroup). The references here were made with
+Dovecot 2.3.19 (Debian 12's dovecot-core and dovecot-imapd, unpacked with `dpkg-deb -x`,
+LD_LIBRARY_PATH pointing at its usr/lib/dovecot) run as
+`USER=root doveconf -c dovecot.conf -e .../usr/lib/dovecot/imap` with a dovecot.conf of:
+
+    mail_location = maildir:$MAILDIR
+    base_dir, log_path = somewhere writable
+    ssl = no
+    mail_uid = nobody
+    mail_gid = nogroup
+    first_valid_uid = 0
+    first_valid_gid = 0
+    default_login_user = root
+    default_internal_user = root
 
 Each *.dovecot file holds records `=== ITEM LEN\\n<LEN octets>\\n` (or `=== ITEM NO\\n` when
 Dovecot refused the item): for BODYSTRUCTURE, BODY, ENVELOPE and BINARY.SIZE the wire form
@@ -95,7 +108,7 @@ def main():
                 continue
             head = b"* %d FETCH (" % i
             if head not in chunk:
-                print(name, tagged, chunk[:200]); sys.exit(1)
+                raise SystemExit("no FETCH data for %s: %r" % (name, tagged))
             start = chunk.index(head) + len(head)
             fetch = chunk[start:]
             if name.startswith(("BODY[", "BINARY[")):
