@@ -5,6 +5,8 @@
 //! - [`proto`]: the wire protocol, sans-IO: a command parser with hard limits (line and literal
 //!   sizes, nesting) and the response serializer. It knows nothing of the store.
 //! - [`search`]: SEARCH, SORT and THREAD evaluated over a mailbox's messages.
+//! - `mime`: MIME structure for FETCH (ENVELOPE, BODYSTRUCTURE, sections, BINARY, PREVIEW),
+//!   pure functions over a message's bytes.
 //! - [`view`]: a session's sequence numbers and the changes it may be told about now.
 //! - [`session`]: one connection's command loop over the store and the directory.
 //! - [`service`]: imap-server's listeners (143 with STARTTLS, 993 with implicit TLS) and admin
@@ -17,6 +19,7 @@
 #![deny(missing_docs, unreachable_pub)]
 #![forbid(unsafe_code)]
 
+mod mime;
 pub mod proto;
 pub mod search;
 pub mod service;

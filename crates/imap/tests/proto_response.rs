@@ -593,7 +593,7 @@ fn fetch_envelope_and_bodystructure() {
         concat!(
             "* 12 FETCH (BODYSTRUCTURE (",
             "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 3028 92 NIL NIL NIL NIL)",
-            "(\"APPLICATION\" \"PDF\" NIL NIL NIL \"BASE64\" 100 NIL (\"attachment\" (\"filename\" \"a.pdf\")) \"en\" NIL)",
+            "(\"APPLICATION\" \"PDF\" NIL NIL NIL \"BASE64\" 100 NIL (\"attachment\" (\"filename\" \"a.pdf\")) (\"en\") NIL)",
             "(\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" 500 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ",
             "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 3028 92 NIL NIL NIL NIL) 10)",
             " \"MIXED\" (\"BOUNDARY\" \"xyz\") NIL (\"en\" \"de\") NIL))\r\n"

@@ -347,13 +347,14 @@ impl Mailbox {
         let limits = dest.quota;
         let fsync = dest.user.fsync();
         let src_dir = self.index.dir().to_path_buf();
+        let names = self.copy_names(&sources, dest);
         let srcs = sources.clone();
         let maildir_for_undo = dest_maildir.clone();
         let saved = blocking(move || {
             quota::check_many(&dest_maildir, &limits, total, srcs.len() as u64)?;
             let mut out = Vec::new();
             let linked = (|| {
-                for m in &srcs {
+                for (m, name) in srcs.iter().zip(&names) {
                     let table = crate::index::ensure_keywords(&dest_dir, &m.keywords)?;
                     let letters = (!m.flags.is_empty() || !m.keywords.is_empty())
                         .then(|| encode_letters(&m.flags, &m.keywords, &table));
@@ -367,7 +368,15 @@ impl Mailbox {
                             None => continue,
                         }
                     };
-                    let s = save::link_or_copy(&src, &dest_dir, letters, m.size, m.vsize, fsync)?;
+                    let s = save::link_or_copy_as(
+                        &src,
+                        &dest_dir,
+                        name.as_deref(),
+                        letters,
+                        m.size,
+                        m.vsize,
+                        fsync,
+                    )?;
                     if let Err(e) = quota::add_delta(&dest_maildir, s.size as i64, 1) {
                         tracing::warn!(error = %e, "cannot update maildirsize");
                     }
@@ -417,6 +426,29 @@ impl Mailbox {
             pairs.push((src, row.uid));
         }
         Ok(pairs)
+    }
+
+    /// The names COPY gives its copies in `dest`: the unique part of each source's file
+    /// name, so a copy keeps its identity (IMAP EMAILID, like Dovecot's GUID), unless the
+    /// copy goes into the same folder or `dest` already has a message of that name (`None`:
+    /// a new name).
+    fn copy_names(&self, sources: &[MessageMeta], dest: &Mailbox) -> Vec<Option<String>> {
+        let unique = |m: &MessageMeta| {
+            let name = m.path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            crate::maildir::filename::unique_part(name).to_string()
+        };
+        if self.index.dir() == dest.index.dir() {
+            return vec![None; sources.len()];
+        }
+        let mut taken: std::collections::HashSet<String> =
+            dest.messages.values().map(unique).collect();
+        sources
+            .iter()
+            .map(|m| {
+                let u = unique(m);
+                (!u.is_empty() && taken.insert(u.clone())).then_some(u)
+            })
+            .collect()
     }
 
     /// Close the index connection.

@@ -71,5 +71,6 @@ pub use parse::{
 pub use response::{
     Address, BodyExt, BodyStructure, Code, Continuation, Data, ESearchItem, Envelope, FetchValue,
     ListAttr, ListItem, NamespaceDesc, NumberSet, QuotaResource, Response, SingleKind, StatusKind,
-    StatusResponse, StatusValue, ThreadNode, quote_or_literal, write_string,
+    StatusResponse, StatusValue, ThreadNode, quote_or_literal, write_fetch_item,
+    write_fetch_literal_head, write_string,
 };

@@ -11,7 +11,7 @@ use std::fmt;
 
 use super::command::{DateTime, Flag, IdParams, Section, SpecialUse};
 
-pub use write::{quote_or_literal, write_string};
+pub use write::{quote_or_literal, write_fetch_item, write_fetch_literal_head, write_string};
 
 /// Anything the server sends.
 #[derive(Debug, Clone, PartialEq, Eq)]

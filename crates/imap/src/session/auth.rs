@@ -61,6 +61,7 @@ impl<S: ImapStream> Session<S> {
                 self.config.limits.max_append_literal
             ));
             caps.extend(super::condstore::SYNC_CAPABILITIES.map(String::from));
+            caps.extend(["BINARY", "PREVIEW", "SAVEDATE"].map(String::from));
         }
         caps
     }

@@ -376,9 +376,7 @@ impl<S: ImapStream> Session<S> {
     /// APPEND of one or more messages (MULTIAPPEND, RFC 3502): all or none. When one message
     /// cannot be stored, those already appended by this command are expunged again.
     pub(super) async fn append(&mut self, mailbox: Mailbox, messages: Vec<AppendMessage>) -> Done {
-        if messages.iter().any(|m| m.binary) {
-            return Done::not_supported("BINARY");
-        }
+        // Literal8 (`~{n}`, BINARY) messages are stored as sent, like any other.
         let name = match self.store_name(&mailbox) {
             Ok(n) => n,
             Err(d) => return d,

@@ -19,20 +19,23 @@
 //!
 //! # Implemented
 //!
-//! CAPABILITY, NOOP, CHECK, LOGOUT, LOGIN, AUTHENTICATE PLAIN (SASL-IR), ID, SELECT, EXAMINE,
-//! NAMESPACE, LIST (LIST-EXTENDED: SUBSCRIBED/REMOTE/RECURSIVEMATCH/SPECIAL-USE selection,
-//! SUBSCRIBED/CHILDREN/SPECIAL-USE/STATUS return options, several patterns), LSUB, SUBSCRIBE,
-//! UNSUBSCRIBE (Dovecot's `subscriptions` file), STATUS (MESSAGES, UIDNEXT, UIDVALIDITY,
-//! UNSEEN, RECENT, DELETED, SIZE, HIGHESTMODSEQ, APPENDLIMIT, MAILBOXID), CREATE, DELETE,
-//! RENAME, APPEND (MULTIAPPEND; APPENDUID), GETQUOTA/GETQUOTAROOT (SETQUOTA refused), IDLE,
-//! [UID] FETCH (FLAGS, UID, RFC822.SIZE, INTERNALDATE, RFC822, RFC822.HEADER, RFC822.TEXT,
-//! BODY[]/BODY[HEADER]/BODY[TEXT] with .PEEK and partials), [UID] STORE, [UID] SEARCH,
-//! [UID] COPY and [UID] MOVE (COPYUID), EXPUNGE, UID EXPUNGE, CLOSE, UNSELECT.
+//! - Connection: CAPABILITY, NOOP, LOGOUT, ID, STARTTLS (input pipelined behind it is dropped),
+//!   COMPRESS=DEFLATE, ENABLE (CONDSTORE, QRESYNC, IMAP4rev2, UTF8=ACCEPT).
+//! - Login: LOGIN, AUTHENTICATE PLAIN and LOGIN (SASL-IR); `LOGINDISABLED` before TLS unless
+//!   configured; failures throttled per address and login (`auth.rs`).
+//! - Mailboxes: SELECT/EXAMINE (CONDSTORE, QRESYNC, `[CLOSED]`), CREATE, DELETE, RENAME
+//!   (children, INBOX), SUBSCRIBE/UNSUBSCRIBE/LSUB (Dovecot's `subscriptions` file), NAMESPACE,
+//!   LIST with LIST-EXTENDED/LIST-STATUS/SPECIAL-USE/CHILDREN, STATUS (with SIZE, DELETED,
+//!   HIGHESTMODSEQ, APPENDLIMIT, MAILBOXID), APPEND (MULTIAPPEND, literal8, APPENDUID),
+//!   GETQUOTA/GETQUOTAROOT (SETQUOTA refused: limits come from the directory), IDLE.
+//! - Selected: [UID] FETCH (every item: ENVELOPE, BODYSTRUCTURE, sections, BINARY, PREVIEW,
+//!   SAVEDATE, EMAILID/THREADID, MODSEQ, CHANGEDSINCE/VANISHED; bodies streamed from disk:
+//!   `fetch`), [UID] STORE (UNCHANGEDSINCE), [UID] SEARCH (ESEARCH, SEARCHRES), [UID] SORT,
+//!   [UID] THREAD, [UID] COPY / MOVE (COPYUID), EXPUNGE, UID EXPUNGE, CLOSE, UNSELECT, CHECK.
 //!
-//! # Not implemented (answered `BAD`/`NO [CANNOT]`, not advertised)
+//! # Not implemented (answered `BAD`/`NO`, not advertised)
 //!
-//! STARTTLS (no acceptor is given to the session: use implicit TLS on 993), ENVELOPE,
-//! CREATE-SPECIAL-USE, ESORT.
+//! CREATE-SPECIAL-USE (no place to keep a custom attribute), ESORT, SETQUOTA.
 
 mod auth;
 mod compress;

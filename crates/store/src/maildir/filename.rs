@@ -97,6 +97,11 @@ pub(crate) fn delivery_order(a: &str, b: &str) -> std::cmp::Ordering {
     })
 }
 
+/// The unique part of a Maildir file name: before its `,S=`-style fields and `:2,` info.
+pub(crate) fn unique_part(filename: &str) -> &str {
+    filename.split([',', ':']).next().unwrap_or(filename)
+}
+
 /// Add the `S=` and `W=` fields to a unique base.
 pub(crate) fn with_sizes(base: &str, size: u64, vsize: u64) -> String {
     format!("{base},S={size},W={vsize}")

@@ -224,17 +224,22 @@ pub(crate) fn save(req: SaveRequest) -> Result<Saved, StoreError> {
     })
 }
 
-/// Put a copy of `src` into the folder `dest_dir`: a hard link under a new
-/// unique name when possible, else a byte copy through [`save`].
-pub(crate) fn link_or_copy(
+/// Put a copy of `src` into the folder `dest_dir`: a hard link when possible, else a byte
+/// copy through [`save`] under a new unique name. The hard link is named after `unique` (the
+/// unique part of the source's name, which the caller knows to be free in `dest_dir`) when
+/// given, so the copy keeps its identity (IMAP EMAILID) as Dovecot keeps a copy's GUID;
+/// otherwise it gets a new unique name.
+pub(crate) fn link_or_copy_as(
     src: &Path,
     dest_dir: &Path,
+    unique: Option<&str>,
     letters: Option<String>,
     size: u64,
     vsize: u64,
     fsync: bool,
 ) -> Result<Saved, StoreError> {
-    let basename = filename::with_sizes(&filename::unique_base(), size, vsize);
+    let unique = unique.map_or_else(filename::unique_base, str::to_string);
+    let basename = filename::with_sizes(&unique, size, vsize);
     let (subdir, fname) = match &letters {
         None => (Subdir::New, basename.clone()),
         Some(l) => (Subdir::Cur, filename::cur_name(&basename, l)),
@@ -327,7 +332,8 @@ mod tests {
         assert_eq!(c.mtime, 1_600_000_000);
         assert_eq!(vsize_of_file(&c.path).unwrap(), (22, 26));
 
-        let l = link_or_copy(&c.path, &dir, Some("F".into()), c.size, c.vsize, true).unwrap();
+        let l =
+            link_or_copy_as(&c.path, &dir, None, Some("F".into()), c.size, c.vsize, true).unwrap();
         assert_ne!(l.basename, c.basename);
         assert_eq!(fs::read(&l.path).unwrap(), fs::read(&c.path).unwrap());
     }

@@ -521,6 +521,44 @@ fn origin(out: &mut Vec<u8>, o: Option<u32>) {
     }
 }
 
+/// Write one FETCH item as it appears inside `* n FETCH (...)`.
+pub fn write_fetch_item(out: &mut Vec<u8>, item: &FetchValue) {
+    fetch_value(out, item);
+}
+
+/// Write the start of a FETCH item that carries a string (`BODY[..]`, `BINARY[..]`, `RFC822`,
+/// `RFC822.HEADER`, `RFC822.TEXT`): its name, origin and the announcement of a literal of
+/// `len` octets (`~{len}` when `literal8`), CRLF included. The caller sends the `len` octets
+/// next, so a large body can go out in pieces instead of through one buffer; the item's own
+/// data is ignored. Other items are written whole.
+pub fn write_fetch_literal_head(out: &mut Vec<u8>, item: &FetchValue, len: u64, literal8: bool) {
+    match item {
+        FetchValue::BodySection {
+            section: s,
+            origin: o,
+            ..
+        } => {
+            push(out, "BODY");
+            section(out, s);
+            origin(out, *o);
+        }
+        FetchValue::Binary {
+            part, origin: o, ..
+        } => {
+            push(out, &format!("BINARY[{}]", part_numbers(part)));
+            origin(out, *o);
+        }
+        FetchValue::Rfc822(_) => push(out, "RFC822"),
+        FetchValue::Rfc822Header(_) => push(out, "RFC822.HEADER"),
+        FetchValue::Rfc822Text(_) => push(out, "RFC822.TEXT"),
+        other => return fetch_value(out, other),
+    }
+    push(
+        out,
+        &format!(" {}{{{len}}}\r\n", if literal8 { "~" } else { "" }),
+    );
+}
+
 fn fetch_value(out: &mut Vec<u8>, v: &FetchValue) {
     match v {
         FetchValue::Uid(n) => push(out, &format!("UID {n}")),
@@ -671,10 +709,10 @@ fn body_ext(out: &mut Vec<u8>, ext: &BodyExt) {
         }
     }
     out.push(b' ');
+    // Always a list, even of one tag, as Dovecot sends it.
     match ext.language.as_slice() {
         [] => push(out, "NIL"),
-        [one] => write_string(out, one.as_bytes()),
-        many => list(out, many, |out, l| write_string(out, l.as_bytes())),
+        tags => list(out, tags, |out, l| write_string(out, l.as_bytes())),
     }
     out.push(b' ');
     nstring(out, ext.location.as_deref().map(str::as_bytes));
