@@ -461,6 +461,15 @@ fn append_forms() {
         }
         other => panic!("{other:?}"),
     }
+    // RFC 6855: `UTF8 (literal8)` after ENABLE UTF8=ACCEPT.
+    match body("a APPEND INBOX (\\Seen) UTF8 (~{13}\r\nSubject: \u{e4}\r\n)") {
+        CommandBody::Append { messages, .. } => {
+            assert_eq!(messages.len(), 1);
+            assert_eq!(messages[0].data, "Subject: \u{e4}\r\n".as_bytes());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(parse(b"a APPEND INBOX UTF8 (~{1}\r\nx").is_err());
     // A one-digit day without its padding space is accepted (clients send it).
     assert!(parse(b"a APPEND INBOX \"1-Feb-2020 00:00:00 +0000\" {1}\r\nx").is_ok());
     for s in [

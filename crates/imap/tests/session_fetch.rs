@@ -566,3 +566,27 @@ async fn vanished_file_is_expunge_issued() {
     );
     assert!(r.has("* 2 FETCH (UID 2 RFC822.SIZE "), "{}", r.text());
 }
+
+#[tokio::test]
+async fn search_by_emailid_finds_the_fetched_id_and_objectid_is_announced() {
+    let env = Env::new();
+    env.deliver("alice", &fixture("02-alt.eml")).await;
+    env.deliver("alice", &fixture("16-html-only.eml")).await;
+    let mut c = selected(&env).await;
+    assert!(c.cmd("c CAPABILITY").await.has(" OBJECTID"));
+    let r = c.cmd("f UID FETCH 2 (EMAILID THREADID)").await;
+    r.assert_ok();
+    let line = String::from_utf8_lossy(first(&r)).into_owned();
+    let id = line
+        .split("EMAILID (")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .expect("EMAILID in the reply")
+        .to_string();
+    assert!(line.contains("THREADID NIL"), "{line}");
+    let r = c.cmd(&format!("s UID SEARCH EMAILID {id}")).await;
+    r.assert_ok();
+    assert!(r.has("* SEARCH 2"), "{}", r.text());
+    let r = c.cmd("s2 UID SEARCH EMAILID Mnothing").await;
+    assert!(r.has("* SEARCH") && !r.has("* SEARCH 1") && !r.has("* SEARCH 2"));
+}

@@ -22,6 +22,7 @@ impl<S: ImapStream> Session<S> {
     pub(super) fn capabilities(&self) -> Vec<String> {
         let mut caps = vec![
             "IMAP4rev1".to_string(),
+            "IMAP4rev2".to_string(),
             "LITERAL+".to_string(),
             "ID".to_string(),
         ];
@@ -61,7 +62,9 @@ impl<S: ImapStream> Session<S> {
                 self.config.limits.max_append_literal
             ));
             caps.extend(super::condstore::SYNC_CAPABILITIES.map(String::from));
-            caps.extend(["BINARY", "PREVIEW", "SAVEDATE"].map(String::from));
+            caps.extend(
+                ["BINARY", "PREVIEW", "SAVEDATE", "OBJECTID", "UTF8=ACCEPT"].map(String::from),
+            );
         }
         caps
     }

@@ -19,7 +19,19 @@ use super::selected::Selected;
 use super::{ImapStream, Session};
 use crate::proto::{Code, Data, ESearchItem, NumberSet, Response, SearchReturn};
 use crate::search::key::SearchKey;
-use crate::search::{MessageLoader, SearchContext, SearchError};
+use crate::search::{MessageLoader, ObjectIds, SearchContext, SearchError};
+
+/// RFC 8474 ids for SEARCH EMAILID/THREADID: the same EMAILID FETCH reports; no threads.
+struct MaildirObjectIds;
+
+impl ObjectIds for MaildirObjectIds {
+    fn email_id(&self, meta: &MessageMeta) -> Option<String> {
+        Some(super::fetch::email_id(meta))
+    }
+    fn thread_id(&self, _meta: &MessageMeta) -> Option<String> {
+        None
+    }
+}
 
 /// Whether a search program uses the `MODSEQ` key (then the reply carries the highest MODSEQ
 /// of the matches).
@@ -137,7 +149,9 @@ impl Snapshot {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
         let result = tokio::task::spawn_blocking(move || {
-            let ctx = SearchContext::new(&self.metas, now).with_saved(&self.saved);
+            let ctx = SearchContext::new(&self.metas, now)
+                .with_saved(&self.saved)
+                .with_object_ids(&MaildirObjectIds);
             let mut loader = SnapshotLoader { gone: &self.gone };
             let found = crate::search::search(&ctx, &key, &mut loader)?;
             let found = found

@@ -175,7 +175,8 @@ pub(super) fn status(c: &mut Cursor<'_>) -> PResult<CommandBody> {
     Ok(CommandBody::Status { mailbox, items })
 }
 
-/// `APPEND mailbox 1*(SP [flag-list SP] [date-time SP] (literal / literal8))` (RFC 3502).
+/// `APPEND mailbox 1*(SP [flag-list SP] [date-time SP] (literal / literal8 /
+/// "UTF8" SP "(" literal8 ")"))` (RFC 3502, RFC 3516, RFC 6855).
 pub(super) fn append(c: &mut Cursor<'_>) -> PResult<CommandBody> {
     let mailbox = arg(c)?;
     let mut messages = Vec::new();
@@ -194,10 +195,19 @@ pub(super) fn append(c: &mut Cursor<'_>) -> PResult<CommandBody> {
         } else {
             None
         };
+        // RFC 6855: a message with UTF-8 headers, sent after ENABLE UTF8=ACCEPT.
+        let utf8 = c.keyword("UTF8");
+        if utf8 {
+            c.sp()?;
+            c.expect(b'(', "( after UTF8")?;
+        }
         if !matches!(c.peek(), Some(b'{' | b'~')) {
             return Err(syntax("APPEND needs the message as a literal"));
         }
         let (data, binary) = c.literal(true)?;
+        if utf8 {
+            c.expect(b')', ") after the UTF8 literal")?;
+        }
         messages.push(AppendMessage {
             flags,
             date_time,

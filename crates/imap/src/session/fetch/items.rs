@@ -110,7 +110,7 @@ pub(super) fn marks_seen(attr: &FetchAttr) -> bool {
 /// GUID from its file name. The name stays with the message through flag changes and MOVE,
 /// and COPY gives the copy the same name (see the store's `Mailbox::copy_to`), so the id
 /// does too; no other message has the same name.
-pub(super) fn email_id(meta: &MessageMeta) -> String {
+pub(in crate::session) fn email_id(meta: &MessageMeta) -> String {
     let name = meta
         .path
         .file_name()

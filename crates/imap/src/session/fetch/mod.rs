@@ -49,6 +49,8 @@ use items::{
 };
 use read::{CHUNK, blocking, read_chunk, read_header, read_whole};
 
+pub(in crate::session) use items::email_id;
+
 /// The output buffer is flushed to the client once it holds this much.
 const FLUSH_AT: usize = 64 * 1024;
 
