@@ -66,11 +66,15 @@ class RawImap:
         return self.until_tagged(tag)
 
 
-class ImapTransportTests(StackTest):
+class ImapStackTest(StackTest):
+    """alice and bob, lmtp-mda and imap-server running; delivery over LMTP; raw sessions."""
+
+    alice_quota = None
+
     def setUp(self):
         super().setUp()
         s = self.stack
-        s.add_user(ALICE)
+        s.add_user(ALICE, quota=self.alice_quota)
         s.add_user(BOB)
         s.start("lmtp-mda")
         s.start("imap-server")
@@ -83,13 +87,18 @@ class ImapTransportTests(StackTest):
         finally:
             c.close()
 
-    def raw_tls(self):
+    def raw_tls(self, login=None):
+        """A raw session on the implicit-TLS port, greeted, logged in as `login` if given."""
         ctx = self.stack.tls_context()
         sock = socket.create_connection(("127.0.0.1", self.stack.imaps_port), timeout=30)
         raw = RawImap(ctx.wrap_socket(sock))
         self.assertTrue(raw.line().startswith("* OK"))
+        if login:
+            self.assertTrue(raw.cmd("l", f"LOGIN {login} secret-pw")[-1].startswith("l OK"))
         return raw
 
+
+class ImapTransportTests(ImapStackTest):
     def test_starttls_port_refuses_passwords_in_clear(self):
         c = self.stack.imap(tls=False)
         caps = c.capabilities

@@ -5,43 +5,22 @@ import imaplib
 import os
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 
 from harness import StackTest
-from test_imap import RawImap
-from test_lmtp import LmtpClient, message
+from test_imap import ImapStackTest
 
 DOMAIN = "example.com"
 ALICE = f"alice@{DOMAIN}"
 BOB = f"bob@{DOMAIN}"
 
 
-class ImapFeatureTests(StackTest):
-    def setUp(self):
-        super().setUp()
-        s = self.stack
-        s.add_user(ALICE, quota="10M")
-        s.add_user(BOB)
-        s.start("lmtp-mda")
-        s.start("imap-server")
-
-    def deliver(self, rcpt, subject, body="Hello.\r\n"):
-        c = LmtpClient("127.0.0.1", self.stack.lmtp_port)
-        try:
-            _, res = c.send_lmtp("s@remote.test", [rcpt], message(subject, body))
-            self.assertEqual(res[rcpt][0], 250, res)
-        finally:
-            c.close()
+class ImapFeatureTests(ImapStackTest):
+    alice_quota = "10M"
 
     def raw(self, user=ALICE):
-        ctx = self.stack.tls_context()
-        sock = socket.create_connection(("127.0.0.1", self.stack.imaps_port), timeout=30)
-        raw = RawImap(ctx.wrap_socket(sock))
-        raw.line()
-        self.assertTrue(raw.cmd("l", f"LOGIN {user} secret-pw")[-1].startswith("l OK"))
-        return raw
+        return self.raw_tls(login=user)
 
     def ok(self, raw, tag, text):
         lines = raw.cmd(tag, text)

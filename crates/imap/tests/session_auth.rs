@@ -29,7 +29,11 @@ async fn greeting_capability_and_logout() {
     assert!(!c.greeting.contains("STARTTLS"));
     let r = c.cmd("a1 CAPABILITY").await;
     r.assert_ok();
-    assert!(r.has("* CAPABILITY IMAP4rev1 IMAP4rev2 LITERAL+"), "{}", r.text());
+    assert!(
+        r.has("* CAPABILITY IMAP4rev1 IMAP4rev2 LITERAL+"),
+        "{}",
+        r.text()
+    );
     c.cmd("a2 NOOP").await.assert_ok();
     let r = c.cmd("a3 LOGOUT").await;
     assert_eq!(r.lines.len(), 2, "{}", r.text());

@@ -7,11 +7,8 @@ mod session_common;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use async_trait::async_trait;
-use mailstack_directory::{AuthOutcome, Directory, DirectoryError, Entry, User};
-use session_common::{Client, Env, message};
+use session_common::{Client, Env, ScriptedDirectory, message};
 
 /// The message files of a folder directory (`cur/` and `new/`), sorted by name.
 fn message_files(dir: &Path) -> Vec<PathBuf> {
@@ -513,48 +510,9 @@ async fn status_items_and_mailbox_ids() {
     );
 }
 
-/// Accepts alice with fixed quota limits.
-struct QuotaDirectory {
-    bytes: Option<u64>,
-    messages: Option<u64>,
-}
-
-#[async_trait]
-impl Directory for QuotaDirectory {
-    async fn lookup(&self, _address: &str) -> Result<Option<Entry>, DirectoryError> {
-        Ok(None)
-    }
-    async fn is_local_domain(&self, _domain: &str) -> Result<bool, DirectoryError> {
-        Ok(true)
-    }
-    async fn catch_all(&self, _domain: &str) -> Result<Option<String>, DirectoryError> {
-        Ok(None)
-    }
-    fn subaddress_delimiters(&self) -> &str {
-        "+"
-    }
-    async fn authenticate(
-        &self,
-        _login: &str,
-        _password: &str,
-    ) -> Result<AuthOutcome, DirectoryError> {
-        Ok(AuthOutcome::Accepted(User {
-            address: "alice@example.com".into(),
-            uid: None,
-            aliases: Vec::new(),
-            quota_bytes: self.bytes,
-            quota_messages: self.messages,
-            host: None,
-        }))
-    }
-    fn describe(&self) -> String {
-        "quota test".into()
-    }
-}
-
 fn quota_env(bytes: Option<u64>, messages: Option<u64>) -> Env {
     let tmp = tempfile::tempdir().unwrap();
-    Env::with_directory(tmp, Arc::new(QuotaDirectory { bytes, messages }))
+    Env::with_directory(tmp, ScriptedDirectory::with_quota(bytes, messages))
 }
 
 #[tokio::test]

@@ -248,6 +248,8 @@ fn literal_size(line: &[u8]) -> Option<usize> {
 pub struct ScriptedDirectory {
     pub outcome: Mutex<Result<bool, ()>>,
     pub calls: Mutex<u32>,
+    /// alice's quota: bytes, messages.
+    pub quota: (Option<u64>, Option<u64>),
 }
 
 impl ScriptedDirectory {
@@ -256,6 +258,16 @@ impl ScriptedDirectory {
         Arc::new(ScriptedDirectory {
             outcome: Mutex::new(outcome),
             calls: Mutex::new(0),
+            quota: (None, None),
+        })
+    }
+
+    /// Accepts alice (any password), with these quota limits.
+    pub fn with_quota(bytes: Option<u64>, messages: Option<u64>) -> Arc<ScriptedDirectory> {
+        Arc::new(ScriptedDirectory {
+            outcome: Mutex::new(Ok(true)),
+            calls: Mutex::new(0),
+            quota: (bytes, messages),
         })
     }
 }
@@ -285,8 +297,8 @@ impl Directory for ScriptedDirectory {
                 address: "alice@example.com".into(),
                 uid: None,
                 aliases: Vec::new(),
-                quota_bytes: None,
-                quota_messages: None,
+                quota_bytes: self.quota.0,
+                quota_messages: self.quota.1,
                 host: None,
             })),
             Ok(false) => Ok(AuthOutcome::Rejected),
