@@ -1,6 +1,8 @@
 """The stack with its users in a real OpenLDAP slapd: mail to a user, an alias and a group
-arrives over SMTP → queue → LMTP; an injection attempt matches nobody; slapd down means 4xx
+arrives over SMTP → queue → LMTP; IMAP logins by address and uid; an injection attempt matches
+nobody; slapd down means 4xx
 and queued mail, delivered once slapd is back, nothing bounced; failover to a second slapd."""
+import imaplib
 import os
 import smtplib
 import subprocess
@@ -107,6 +109,54 @@ class LdapDeliveryTests(LdapStackTest):
     def _cached_gone(self):
         r = self.stack.mailctl("directory", "test", "alice@example.com", check=False)
         return r.returncode == 2
+
+
+class LdapImapLoginTests(LdapStackTest):
+    """IMAP logins against slapd: by address and by uid (bind as the user's DN); wrong
+    passwords, locked and expired accounts and injection attempts fail; slapd down is
+    `NO [UNAVAILABLE]`, never a wrong password."""
+
+    def setUp(self):
+        super().setUp()
+        self.stack.start("imap-server")
+
+    def login(self, user, password):
+        c = self.stack.imap()
+        # imaplib sends the user name as it is: quote it (IMAP quoted string).
+        quoted = '"' + user.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        try:
+            return c.login(quoted, password)[0]
+        except imaplib.IMAP4.error as e:
+            return str(e)
+        finally:
+            try:
+                c.logout()
+            except (imaplib.IMAP4.error, OSError):
+                pass
+
+    def test_logins_by_address_and_uid(self):
+        self.send(["alice@example.com"], "for imap")
+        wait_for(lambda: len(self.inbox("alice@example.com")) == 1, what="delivery")
+        for login in ["alice@example.com", "a.smith@example.com", "alice"]:
+            c = self.stack.imap(login, "alice-pw")
+            typ, data = c.select("INBOX")
+            # Every login name opens the same mailbox.
+            self.assertEqual((typ, data), ("OK", [b"1"]), login)
+            c.logout()
+        self.assertEqual(self.login("we*ird(1)\\", "weird-pw"), "OK")
+
+    def test_wrong_passwords_disabled_accounts_and_injection_fail(self):
+        for user, password in [("alice@example.com", "wrong"), ("carol@example.com", "carol-pw"),
+                               ("dave@example.com", "dave-pw"), ("*)(uid=*", "alice-pw"),
+                               ("weird*name@example.com", "decoy-pw"), ("nobody@example.com", "x")]:
+            self.assertIn("AUTHENTICATIONFAILED", self.login(user, password), user)
+
+    def test_slapd_down_is_unavailable_not_a_wrong_password(self):
+        self.slapds[0].stop()
+        self.assertIn("UNAVAILABLE", self.login("alice@example.com", "alice-pw"))
+        self.slapds[0].start()
+        wait_for(lambda: self.login("alice@example.com", "alice-pw") == "OK", timeout=15,
+                 what="login after slapd is back")
 
 
 class LdapQueueTests(LdapStackTest):
