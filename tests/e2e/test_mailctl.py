@@ -1,5 +1,7 @@
 """mailctl: users, aliases, groups and passwords edited safely; `mailctl up` runs the stack."""
+import imaplib
 import os
+import ssl
 import signal
 import smtplib
 import subprocess
@@ -70,6 +72,7 @@ class MailctlUpTests(StackTest):
         work = tempfile.mkdtemp(prefix="mailstack-up-")
         self.addCleanup(shutil.rmtree, work, True)
         lmtp, admin, smtp, relay, mta_admin = (free_port() for _ in range(5))
+        imap, imaps, imap_admin = (free_port() for _ in range(3))
         env = {**os.environ,
                "MAILSTACK_LMTP_MDA__LISTEN": f"127.0.0.1:{lmtp}",
                "MAILSTACK_LMTP_MDA__ADMIN_LISTEN": f"127.0.0.1:{admin}",
@@ -77,6 +80,9 @@ class MailctlUpTests(StackTest):
                "MAILSTACK_SMTP_MTA__RELAY_LISTEN": f"127.0.0.1:{relay}",
                "MAILSTACK_SMTP_MTA__ADMIN_LISTEN": f"127.0.0.1:{mta_admin}",
                "MAILSTACK_SMTP_MTA__LMTP_ADDRESS": f"127.0.0.1:{lmtp}",
+               "MAILSTACK_IMAP__LISTEN": f"127.0.0.1:{imap}",
+               "MAILSTACK_IMAP__TLS_LISTEN": f"127.0.0.1:{imaps}",
+               "MAILSTACK_IMAP__ADMIN_LISTEN": f"127.0.0.1:{imap_admin}",
                # No DNS here: SPF/DKIM/DMARC end in temperror at once.
                "MAILSTACK_SMTP_MTA__DNS_RESOLVER": f"127.0.0.1:{free_port()}"}
         log = open(os.path.join(work, "up.log"), "wb")
@@ -84,6 +90,7 @@ class MailctlUpTests(StackTest):
         self.addCleanup(lambda: (p.poll() is None and p.kill(), log.close()))
         wait_for(lambda: http_get(f"http://127.0.0.1:{admin}/readyz")[0] == 200, what="mailctl up readiness")
         wait_for(lambda: http_get(f"http://127.0.0.1:{mta_admin}/readyz")[0] == 200, what="smtp-mta readiness")
+        wait_for(lambda: http_get(f"http://127.0.0.1:{imap_admin}/readyz")[0] == 200, what="imap-server readiness")
         out = open(os.path.join(work, "up.log")).read()
         self.assertIn(f"127.0.0.1:{lmtp}", out)
         self.assertIn("mailctl user add", out)
@@ -101,6 +108,13 @@ class MailctlUpTests(StackTest):
         c.sendmail("someone@remote.test", ["first@example.com"], message("over smtp").decode())
         c.quit()
         wait_for(lambda: len(os.listdir(md)) == 2, what="the SMTP message in the Maildir")
+        # ...and read over IMAP on the TLS port, with the certificate `up` generated.
+        ctx = ssl.create_default_context(cafile=os.path.join(work, "var", "tls", "cert.pem"))
+        ctx.check_hostname = False
+        c = imaplib.IMAP4_SSL("127.0.0.1", imaps, ssl_context=ctx, timeout=30)
+        c.login("first@example.com", "pw")
+        self.assertEqual(c.select("INBOX"), ("OK", [b"2"]))
+        c.logout()
         self.assertTrue(os.path.isdir(os.path.join(work, "var", "queue", "messages")))
         p.send_signal(signal.SIGTERM)
         self.assertEqual(p.wait(timeout=30), 0)
