@@ -363,3 +363,19 @@ fn untagged_errors() {
         b"* BAD [LIMIT] Line too long (limit 10)\r\n"
     );
 }
+
+#[test]
+fn idle_buffer_is_released_only_when_everything_was_consumed() {
+    let mut f = framer();
+    f.push(b"a1 NOOP\r\na2 NO");
+    assert_eq!(drain(&mut f), vec![cmd(b"a1 NOOP")]);
+    // A partial command stays across the release.
+    f.release_idle_buffer();
+    assert_eq!(f.buffered(), 5);
+    f.push(b"OP\r\n");
+    assert_eq!(drain(&mut f), vec![cmd(b"a2 NOOP")]);
+    f.release_idle_buffer();
+    assert_eq!(f.buffered(), 0);
+    f.push(b"a3 NOOP\r\n");
+    assert_eq!(drain(&mut f), vec![cmd(b"a3 NOOP")]);
+}

@@ -284,6 +284,15 @@ impl CommandFramer {
         self.input.extend_from_slice(bytes);
     }
 
+    /// Give back the input buffer when everything pushed was consumed (a session calls it
+    /// before waiting for the client, so an idle connection holds no leftover buffer).
+    pub fn release_idle_buffer(&mut self) {
+        if self.pos == self.input.len() && self.input.capacity() > 0 {
+            self.input = Vec::new();
+            self.pos = 0;
+        }
+    }
+
     /// Octets pushed but not yet consumed (bounded by what the caller pushes at once).
     pub fn buffered(&self) -> usize {
         self.input.len() - self.pos + self.buf.len()

@@ -124,7 +124,13 @@ impl<T: SessionStream> ImapStream for T {}
 /// Most inflated input handed to the framer at once (see [`compress::Deflate`]).
 const INFLATE_STEP: usize = 64 * 1024;
 /// An output buffer larger than this (after a big FETCH) is freed rather than kept.
-const OUT_BUFFER_KEEP: usize = 64 * 1024;
+const OUT_BUFFER_KEEP: usize = 4 * 1024;
+/// Pipelined commands: the output is sent once it holds this much, before the next command.
+const OUT_FLUSH_AT: usize = 64 * 1024;
+/// The read buffer of a quiet connection; it grows to [`READ_BUFFER_BUSY`] while reads fill it
+/// (an APPEND upload) and shrinks back after: an idle session holds only the small one.
+const READ_BUFFER_IDLE: usize = 1024;
+const READ_BUFFER_BUSY: usize = 16 * 1024;
 /// Time allowed for the TLS handshake after STARTTLS.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -343,7 +349,7 @@ impl<S: ImapStream> Session<S> {
             code: Some(Code::Capability(caps)),
             text: "mailstack ready".into(),
         }));
-        let mut buf = vec![0u8; 16 * 1024];
+        let mut buf = vec![0u8; READ_BUFFER_IDLE];
         loop {
             while let Some(item) = self.framer.next() {
                 match item {
@@ -356,7 +362,7 @@ impl<S: ImapStream> Session<S> {
                         // Pipelined commands: send what is ready before running the next, so
                         // a client that does not read stalls its session instead of growing
                         // the output buffer.
-                        if self.out.len() >= OUT_BUFFER_KEEP && self.flush().await.is_err() {
+                        if self.out.len() >= OUT_FLUSH_AT && self.flush().await.is_err() {
                             return Ending::IoError;
                         }
                     }
@@ -385,6 +391,7 @@ impl<S: ImapStream> Session<S> {
             if self.flush().await.is_err() {
                 return Ending::IoError;
             }
+            self.framer.release_idle_buffer();
             let idling = matches!(self.mode, Mode::Idle { .. });
             let poll = self.config.idle_poll;
             let Some(stream) = self.stream.as_mut() else {
@@ -393,10 +400,17 @@ impl<S: ImapStream> Session<S> {
             tokio::select! {
                 r = stream.read(&mut buf) => match r {
                     Ok(0) => return Ending::ClientClosed,
-                    Ok(n) => match self.compression.as_mut() {
-                        Some(c) => c.feed(&buf[..n]),
-                        None => self.framer.push(&buf[..n]),
-                    },
+                    Ok(n) => {
+                        match self.compression.as_mut() {
+                            Some(c) => c.feed(&buf[..n]),
+                            None => self.framer.push(&buf[..n]),
+                        }
+                        if n == buf.len() && buf.len() < READ_BUFFER_BUSY {
+                            buf = vec![0u8; READ_BUFFER_BUSY];
+                        } else if n < READ_BUFFER_IDLE && buf.len() > READ_BUFFER_IDLE {
+                            buf = vec![0u8; READ_BUFFER_IDLE];
+                        }
+                    }
                     Err(_) => return Ending::IoError,
                 },
                 _ = self.shutdown.triggered() => {
