@@ -152,19 +152,16 @@ class ImapTransportTests(ImapStackTest):
         c.logout()
 
     def test_failed_logins_are_slowed_across_connections_then_cut(self):
-        delays = []
+        # 200ms steps per client address and login name: at least 0.2, 0.4, 0.6 s. Only lower
+        # bounds are asserted: the password check itself takes a varying time on a busy machine.
         for n in range(3):
             c = self.stack.imap()
             start = time.monotonic()
             with self.assertRaises(imaplib.IMAP4.error) as e:
                 c.login(ALICE, "wrong")
-            delays.append(time.monotonic() - start)
+            self.assertGreaterEqual(time.monotonic() - start, 0.2 * (n + 1) - 0.02, n)
             self.assertIn("AUTHENTICATIONFAILED", str(e.exception))
             c.logout()
-        # 200ms steps per client address and login name: 0.2, 0.4, 0.6 s.
-        self.assertGreaterEqual(delays[0], 0.18)
-        self.assertGreaterEqual(delays[2], 0.55)
-        self.assertGreater(delays[2], delays[0])
         # Three failures on one connection end it.
         raw = self.raw_tls()
         for i in range(3):

@@ -69,28 +69,54 @@ impl<S: ImapStream> Session<S> {
             Flag::Seen,
             Flag::Draft,
         ];
-        let untagged_ok = |code| {
+        let untagged_ok = |code, text: &str| {
             Response::Status(StatusResponse {
                 tag: None,
                 kind: StatusKind::Ok,
                 code: Some(code),
-                text: String::new(),
+                text: text.to_string(),
             })
         };
         self.send(Response::Data(Data::Flags(system.clone())));
         self.send(Response::Data(Data::Exists(view.exists())));
         if !self.enabled.imap4rev2 {
             self.send(Response::Data(Data::Recent(0)));
+            // IMAP4rev1 clients jump to the first unseen message (RFC 3501 §6.3.1).
+            let first_unseen = metas
+                .iter()
+                .position(|m| !m.flags.contains(&mailstack_store::Flag::Seen));
+            if let Some(i) = first_unseen {
+                self.send(untagged_ok(Code::Unseen(i as u32 + 1), "First unseen."));
+            }
         }
-        self.send(untagged_ok(Code::UidValidity(mailbox.uidvalidity())));
-        self.send(untagged_ok(Code::UidNext(mailbox.uidnext())));
+        self.send(untagged_ok(
+            Code::UidValidity(mailbox.uidvalidity()),
+            "UIDs valid",
+        ));
+        self.send(untagged_ok(
+            Code::UidNext(mailbox.uidnext()),
+            "Predicted next UID",
+        ));
         let permanent = if read_only { Vec::new() } else { system };
-        self.send(untagged_ok(Code::PermanentFlags {
-            flags: permanent,
-            new_keywords: !read_only,
-        }));
-        self.send(untagged_ok(Code::HighestModSeq(mailbox.highest_modseq())));
-        self.send(untagged_ok(Code::MailboxId(mailbox_id(mailbox.guid()))));
+        self.send(untagged_ok(
+            Code::PermanentFlags {
+                flags: permanent,
+                new_keywords: !read_only,
+            },
+            if read_only {
+                "No permanent flags permitted"
+            } else {
+                "Flags permitted."
+            },
+        ));
+        self.send(untagged_ok(
+            Code::HighestModSeq(mailbox.highest_modseq()),
+            "Highest",
+        ));
+        self.send(untagged_ok(
+            Code::MailboxId(mailbox_id(mailbox.guid())),
+            "Ok",
+        ));
         self.selected = Some(Selected {
             name,
             mailbox,
