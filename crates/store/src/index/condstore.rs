@@ -11,7 +11,7 @@ impl Index {
             "SELECT uid FROM messages WHERE expunged = 1 AND modseq > ? ORDER BY uid",
         )
         .bind(i64::try_from(modseq).unwrap_or(i64::MAX))
-        .fetch_all(&mut self.conn)
+        .fetch_all(&mut *self.conn().await?)
         .await
         .map_err(|e| StoreError::index(&self.path, e))?;
         Ok(uids
@@ -29,7 +29,7 @@ impl Index {
     /// rows, nothing is known before the current HIGHESTMODSEQ.
     pub(crate) async fn expunges_complete_after(&mut self) -> Result<u64, StoreError> {
         let min: Option<i64> = sqlx::query_scalar("SELECT MIN(modseq) FROM messages")
-            .fetch_one(&mut self.conn)
+            .fetch_one(&mut *self.conn().await?)
             .await
             .map_err(|e| StoreError::index(&self.path, e))?;
         match min {

@@ -14,6 +14,7 @@
 
 mod condstore;
 mod ops;
+mod pool;
 mod rebuild;
 mod sync;
 
@@ -24,10 +25,11 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{ConnectOptions, Connection, Row, Sqlite, Transaction};
+use sqlx::{ConnectOptions, Row, Sqlite, SqlitePool, Transaction};
 
 use crate::error::StoreError;
 use crate::maildir::save::Subdir;
@@ -106,7 +108,10 @@ pub(crate) struct MsgRow {
 /// An open index of one folder.
 #[derive(Debug)]
 pub(crate) struct Index {
-    conn: SqliteConnection,
+    /// The connections to this file, shared with the other `Index`es of the process.
+    pool: SqlitePool,
+    /// Keeps `pool` open while this index is.
+    _lease: pool::Lease,
     /// The folder directory.
     dir: PathBuf,
     /// The index file.
@@ -160,6 +165,7 @@ impl Index {
                 Err(OpenError::Other(e)) => return Err(e),
                 Err(OpenError::Corrupt(reason)) => {
                     tracing::warn!(index = %path.display(), %reason, "index unusable, rebuilding");
+                    pool::forget(&path);
                     rebuild::move_aside(dir, &path).await?;
                     last = reason;
                 }
@@ -194,9 +200,10 @@ impl Index {
         // Opening switches the file to WAL mode, which needs a moment of exclusive access: when
         // several processes open a new index at once, SQLite answers "database is locked"
         // without waiting for its busy timeout. Retry that case for a while.
+        let (pool, lease) = pool::pool_for(path, opts);
         let mut attempt = 0u32;
         let mut conn = loop {
-            match opts.connect().await {
+            match pool.acquire().await {
                 Ok(c) => break c,
                 Err(e) if is_busy(&e) && attempt < 200 => {
                     attempt += 1;
@@ -205,15 +212,18 @@ impl Index {
                 Err(e) => return Err(classify(e)),
             }
         };
+        pool::opened(path);
         let check: String = sqlx::query_scalar("PRAGMA quick_check")
-            .fetch_one(&mut conn)
+            .fetch_one(&mut *conn)
             .await
             .map_err(classify)?;
+        drop(conn);
         if check != "ok" {
             return Err(OpenError::Corrupt(format!("quick_check: {check}")));
         }
         let mut idx = Index {
-            conn,
+            pool,
+            _lease: lease,
             dir: dir.to_path_buf(),
             path: path.to_path_buf(),
             fsync,
@@ -237,9 +247,18 @@ impl Index {
     }
 
     async fn user_version(&mut self) -> Result<i64, sqlx::Error> {
+        let mut conn = self.pool.acquire().await?;
         sqlx::query_scalar("PRAGMA user_version")
-            .fetch_one(&mut self.conn)
+            .fetch_one(&mut *conn)
             .await
+    }
+
+    /// A connection of the shared pool, for one statement.
+    async fn conn(&self) -> Result<PoolConnection<Sqlite>, StoreError> {
+        self.pool
+            .acquire()
+            .await
+            .map_err(|e| StoreError::index(&self.path, e))
     }
 
     /// The folder directory.
@@ -257,7 +276,7 @@ impl Index {
 
     pub(crate) async fn begin(&mut self) -> Result<Transaction<'_, Sqlite>, StoreError> {
         let path = self.path.clone();
-        self.conn
+        self.pool
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(|e| StoreError::index(path, e))
@@ -266,7 +285,7 @@ impl Index {
     /// Read the meta row.
     pub(crate) async fn meta(&mut self) -> Result<Meta, StoreError> {
         let path = self.path.clone();
-        read_meta(&mut self.conn)
+        read_meta(&mut *self.conn().await?)
             .await
             .map_err(|e| StoreError::index(path, e))
     }
@@ -275,16 +294,14 @@ impl Index {
     pub(crate) async fn changed_since(&mut self, modseq: u64) -> Result<Vec<MsgRow>, StoreError> {
         let rows = sqlx::query("SELECT * FROM messages WHERE modseq > ? ORDER BY uid")
             .bind(modseq as i64)
-            .fetch_all(&mut self.conn)
+            .fetch_all(&mut *self.conn().await?)
             .await
             .map_err(|e| StoreError::index(&self.path, e))?;
         Ok(rows.iter().map(msg_row).collect())
     }
 
-    /// Close the connection (checkpointing as SQLite sees fit).
-    pub(crate) async fn close(self) {
-        let _ = self.conn.close().await;
-    }
+    /// Let go of the index; the shared connections close after a while without use.
+    pub(crate) async fn close(self) {}
 }
 
 pub(crate) async fn read_meta(conn: &mut SqliteConnection) -> Result<Meta, sqlx::Error> {

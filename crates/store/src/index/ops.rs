@@ -185,7 +185,7 @@ impl Index {
             entries: Vec::new(),
         };
         let written = if incomplete {
-            let rows = live_rows(&mut self.conn).await.map_err(e)?;
+            let rows = live_rows(&mut *self.conn().await?).await.map_err(e)?;
             let list = UidList {
                 entries: rows.into_iter().map(|r| (r.uid, r.basename)).collect(),
                 ..header

@@ -122,7 +122,7 @@ pub(super) async fn initialize(idx: &mut Index) -> Result<(), StoreError> {
     // Same order as every writer: the uidlist lock, then the SQLite transaction.
     let d = dir.clone();
     let lock = blocking(move || uidlist::lock(&d)).await?;
-    let mut tx = idx.conn.begin_with("BEGIN IMMEDIATE").await.map_err(e)?;
+    let mut tx = idx.pool.begin_with("BEGIN IMMEDIATE").await.map_err(e)?;
     let version: i64 = sqlx::query_scalar("PRAGMA user_version")
         .fetch_one(&mut *tx)
         .await

@@ -234,7 +234,7 @@ impl Index {
         let last = blocking(move || uidlist::last_uid(&d)).await?;
         let max_live: Option<i64> =
             sqlx::query_scalar("SELECT MAX(uid) FROM messages WHERE expunged = 0")
-                .fetch_one(&mut self.conn)
+                .fetch_one(&mut *self.conn().await?)
                 .await
                 .map_err(e)?;
         let Some(max_live) = max_live.and_then(|m| u32::try_from(m).ok()) else {
@@ -244,8 +244,8 @@ impl Index {
             return Ok(());
         }
         let lock = self.lock_uidlist().await?;
-        let meta = read_meta(&mut self.conn).await.map_err(e)?;
-        let rows = live_rows(&mut self.conn).await.map_err(e)?;
+        let meta = read_meta(&mut *self.conn().await?).await.map_err(e)?;
+        let rows = live_rows(&mut *self.conn().await?).await.map_err(e)?;
         let list = UidList {
             uidvalidity: meta.uidvalidity,
             next_uid: meta.uidnext,

@@ -13,7 +13,9 @@ fn maildir() -> (tempfile::TempDir, PathBuf) {
 }
 
 async fn live(idx: &mut Index) -> Vec<MsgRow> {
-    live_rows(&mut idx.conn).await.unwrap()
+    live_rows(&mut idx.pool.acquire().await.unwrap())
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -141,12 +143,11 @@ async fn schema_mismatch_is_rebuilt() {
     fs::write(d.join("cur/5.M1P1Q1.h,S=1,W=1:2,S"), b"a").unwrap();
     {
         let idx = Index::open(&d, false).await.unwrap();
-        let mut conn = idx.conn;
+        let mut conn = idx.pool.acquire().await.unwrap();
         sqlx::query("PRAGMA user_version = 999")
-            .execute(&mut conn)
+            .execute(&mut *conn)
             .await
             .unwrap();
-        conn.close().await.unwrap();
     }
     let mut idx = Index::open(&d, false).await.unwrap();
     assert_eq!(idx.user_version().await.unwrap(), SCHEMA_VERSION);

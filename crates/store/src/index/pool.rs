@@ -1,0 +1,133 @@
+//! One small SQLite connection pool per index file, shared by every `Index` of the process.
+//!
+//! Each open SQLite connection of sqlx runs on a thread of its own. Giving every open mailbox
+//! (every selected IMAP session) its own connection would mean a thread per session; instead
+//! the mailboxes of one folder share at most [`MAX_CONNECTIONS`], taken for one statement or
+//! one transaction at a time, and closed after [`IDLE_TIMEOUT`] without use. Writes are
+//! serialised by SQLite (`BEGIN IMMEDIATE`) anyway, so a handful of connections loses nothing.
+//!
+//! A pool lives while some `Index` of its file is open (a [`Lease`]); when the last one goes,
+//! the pool closes, so a file nobody has open is looked at afresh (and checked) next time.
+//! A pool belongs to one file: when the index at the path is another file (rebuilt, the
+//! folder deleted and created again), a new pool is made and the old one closes.
+
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{LazyLock, Mutex};
+use std::time::Duration;
+
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+
+/// Connections open at once to one index.
+pub(super) const MAX_CONNECTIONS: u32 = 4;
+/// A connection unused this long is closed (and its thread ends).
+pub(super) const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+struct Entry {
+    pool: SqlitePool,
+    /// Tells this pool from a later one for the same path.
+    id: u64,
+    /// (device, inode) of the file the pool's connections opened; `None` until known.
+    file: Option<(u64, u64)>,
+    /// Open `Index`es using the pool (leases).
+    users: usize,
+}
+
+/// An `Index`'s share of its file's pool; dropping the last one closes the pool.
+#[derive(Debug)]
+pub(super) struct Lease {
+    path: PathBuf,
+    id: u64,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(e) = pools.get_mut(&self.path).filter(|e| e.id == self.id) else {
+            return;
+        };
+        e.users = e.users.saturating_sub(1);
+        if e.users == 0
+            && let Some(e) = pools.remove(&self.path)
+        {
+            close_later(e.pool);
+        }
+    }
+}
+
+static POOLS: LazyLock<Mutex<HashMap<PathBuf, Entry>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// The pool for the index at `path` (connecting lazily with `options`), and the lease that
+/// keeps it open. A pool whose file is not known yet is being opened by another `Index` right
+/// now and is shared too.
+pub(super) fn pool_for(path: &Path, options: SqliteConnectOptions) -> (SqlitePool, Lease) {
+    let current = file_id(path);
+    let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(e) = pools.get_mut(path)
+        && !e.pool.is_closed()
+        && (e.file.is_none() || e.file == current)
+    {
+        e.users += 1;
+        let lease = Lease {
+            path: path.to_path_buf(),
+            id: e.id,
+        };
+        return (e.pool.clone(), lease);
+    }
+    let pool = SqlitePoolOptions::new()
+        .max_connections(MAX_CONNECTIONS)
+        .min_connections(0)
+        .idle_timeout(IDLE_TIMEOUT)
+        .test_before_acquire(false)
+        .acquire_timeout(super::BUSY_TIMEOUT)
+        .connect_lazy_with(options);
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let entry = Entry {
+        pool: pool.clone(),
+        id,
+        file: None,
+        users: 1,
+    };
+    if let Some(old) = pools.insert(path.to_path_buf(), entry) {
+        close_later(old.pool);
+    }
+    let lease = Lease {
+        path: path.to_path_buf(),
+        id,
+    };
+    (pool, lease)
+}
+
+/// A connection of the pool opened the file: remember which file it is.
+pub(super) fn opened(path: &Path) {
+    let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(e) = pools.get_mut(path)
+        && e.file.is_none()
+    {
+        e.file = file_id(path);
+    }
+}
+
+/// The index at `path` is being moved aside or replaced: no new connection to it.
+pub(super) fn forget(path: &Path) {
+    let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(old) = pools.remove(path) {
+        close_later(old.pool);
+    }
+}
+
+fn close_later(pool: SqlitePool) {
+    // Connections in use finish their statement first; nothing waits for that here.
+    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        rt.spawn(async move { pool.close().await });
+    }
+}
