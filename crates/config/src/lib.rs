@@ -27,7 +27,7 @@ pub use declare::{KeyDoc, Section};
 pub use load::{ConfigError, ENV_PREFIX, Origin, Problem, Problems, load, load_str};
 pub use sections::{
     DirectoryConfig, ImapConfig, LmtpMdaConfig, QueueConfig, ServerConfig, SmtpMtaConfig,
-    StoreConfig, TlsConfig,
+    StoreConfig, SubmissionConfig, TlsConfig,
 };
 pub use units::{ByteSize, DurationSpec};
 
@@ -61,6 +61,8 @@ pub struct Config {
     pub queue: QueueConfig,
     /// `[imap]`
     pub imap: ImapConfig,
+    /// `[submission]`
+    pub submission: SubmissionConfig,
 }
 
 /// Every section's name, doc and keys, in file order.
@@ -77,6 +79,7 @@ pub fn sections() -> Vec<(&'static str, String, Vec<KeyDoc>)> {
         one::<SmtpMtaConfig>(),
         one::<QueueConfig>(),
         one::<ImapConfig>(),
+        one::<SubmissionConfig>(),
     ]
 }
 
@@ -99,6 +102,7 @@ impl Config {
         self.smtp_mta.validate(p);
         self.queue.validate(p);
         self.imap.validate(p);
+        self.submission.validate(p);
     }
 
     /// The host name to announce: `server.hostname`, or the machine's host name.

@@ -500,3 +500,116 @@ impl QueueConfig {
         );
     }
 }
+
+config_section! {
+    /// submission: authenticated sending for mail clients (RFC 6409) on 587 (STARTTLS) and 465
+    /// (implicit TLS, RFC 8314). Messages are checked, completed, DKIM-signed and handed to
+    /// smtp-mta's relay listener; the client hears `250` only after smtp-mta queued them.
+    pub struct SubmissionConfig("submission") {
+        /// Listeners for submission with STARTTLS (port 587).
+        pub listen: Vec<String> = vec!["[::]:587".into()],
+        /// Listeners for submission over implicit TLS (port 465).
+        pub tls_listen: Vec<String> = vec!["[::]:465".into()],
+        /// Admin HTTP listener (`/healthz`, `/readyz`, `/metrics`).
+        pub admin_listen: String = "127.0.0.1:9587".into(),
+        /// smtp-mta's relay listener (`host:port` or `unix:/path`), which queues what
+        /// submission accepted.
+        pub relay_address: String = "127.0.0.1:10025".into(),
+        /// Allow AUTH without TLS. For tests and trusted networks only: the default advertises
+        /// no AUTH before STARTTLS and refuses it with `538 5.7.11`.
+        pub allow_plaintext_auth: bool = false,
+        /// Largest message in bytes (announced as `SIZE`).
+        pub max_message_size: ByteSize = ByteSize::mib(25),
+        /// Recipients per message.
+        pub max_recipients: usize = 100,
+        /// Longest command line in bytes.
+        pub max_line_length: usize = 2048,
+        /// Errors before the connection is closed.
+        pub max_errors: usize = 20,
+        /// NOOP/RSET/VRFY/HELP/EHLO per connection before it is closed.
+        pub max_junk_commands: usize = 100,
+        /// Idle timeout while waiting for a command.
+        pub timeout: DurationSpec = DurationSpec::secs(300),
+        /// Idle timeout while waiting for message data.
+        pub data_timeout: DurationSpec = DurationSpec::secs(600),
+        /// Delay before answering a failed AUTH; it grows with the failures of the same client
+        /// address and of the same login name (up to 15 times).
+        pub auth_failure_delay: DurationSpec = DurationSpec::secs(2),
+        /// Failed AUTH attempts after which the connection is closed (1–100).
+        pub max_auth_failures: usize = 3,
+        /// Members of a group (distribution list) may use the group's address as sender.
+        pub allow_send_as_group: bool = false,
+        /// Messages one user may send per `rate_window` (`0` = no limit).
+        pub max_messages_per_window: usize = 200,
+        /// Recipients one user may send to per `rate_window`, all messages together (`0` = no
+        /// limit).
+        pub max_recipients_per_window: usize = 1000,
+        /// The window of the two rate limits.
+        pub rate_window: DurationSpec = DurationSpec::secs(3600),
+        /// Leave the client's IP address and host name out of the `Received:` header that
+        /// submission adds (recipients then do not learn the sender's home address).
+        pub hide_client_ip: bool = false,
+        /// Sign with DKIM when a key for the `From:` domain exists in `dkim_dir`.
+        pub dkim_sign: bool = true,
+        /// DKIM keys: `<dkim_dir>/<domain>/<selector>.key` (PKCS#8 PEM, written by `mailctl
+        /// dkim keygen`); the selector named in `<dkim_dir>/<domain>/selector` signs.
+        pub dkim_dir: String = "/etc/mailstack/dkim".into(),
+        /// Concurrent connections in total.
+        pub max_connections: usize = 1000,
+        /// Concurrent connections from one IP address (`0` = no limit).
+        pub max_connections_per_ip: usize = 50,
+        /// On SIGTERM, how long messages in progress may take before sessions are closed.
+        pub shutdown_grace: DurationSpec = DurationSpec::secs(30),
+    }
+}
+
+impl SubmissionConfig {
+    pub(crate) fn validate(&self, p: &mut Problems) {
+        for l in &self.listen {
+            p.listen_addr("submission.listen", l);
+        }
+        for l in &self.tls_listen {
+            p.listen_addr("submission.tls_listen", l);
+        }
+        p.listen_addr("submission.admin_listen", &self.admin_listen);
+        p.listen_addr("submission.relay_address", &self.relay_address);
+        p.range(
+            "submission.max_message_size",
+            self.max_message_size.0,
+            1 << 10,
+            2 << 30,
+        );
+        p.range("submission.max_recipients", self.max_recipients, 1, 100_000);
+        p.range(
+            "submission.max_line_length",
+            self.max_line_length,
+            512,
+            1 << 20,
+        );
+        p.range("submission.max_errors", self.max_errors, 1, 1000);
+        p.range(
+            "submission.auth_failure_delay",
+            self.auth_failure_delay.0.as_millis() as u64,
+            0,
+            60_000,
+        );
+        p.range(
+            "submission.max_auth_failures",
+            self.max_auth_failures,
+            1,
+            100,
+        );
+        p.range(
+            "submission.rate_window",
+            self.rate_window.0.as_secs(),
+            1,
+            7 * 86_400,
+        );
+        p.range(
+            "submission.max_connections",
+            self.max_connections,
+            1,
+            1_000_000,
+        );
+    }
+}
