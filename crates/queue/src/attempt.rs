@@ -10,8 +10,8 @@ use crate::scheduler::{Fingerprint, fingerprint};
 use crate::spool::{RcptState, StoredEnvelope, StoredRecipient};
 use crate::types::{Counters, ms, now_ms};
 use crate::{
-    DeliveryOutcome, DeliveryRequest, Queue, QueueError, QueueId, RecipientOutcome, RetryPolicy,
-    Transport,
+    DeliveryOutcome, DeliveryRequest, Queue, QueueError, QueueId, RecipientDsn, RecipientOutcome,
+    RetryPolicy, Transport,
 };
 
 /// How an attempt ended, for the scheduler.
@@ -69,6 +69,14 @@ async fn try_attempt(
         size: env.size,
         env_id: env.env_id.clone(),
         smtputf8: env.smtputf8,
+        ret_full: env.ret_full,
+        recipient_dsn: pending
+            .iter()
+            .map(|&i| RecipientDsn {
+                orcpt: env.recipients[i].orcpt.clone(),
+                notify: env.recipients[i].notify,
+            })
+            .collect(),
     };
     let outcome = if req.recipients.is_empty() {
         DeliveryOutcome::PerRecipient(Vec::new())

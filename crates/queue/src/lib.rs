@@ -78,7 +78,7 @@ mod types;
 pub use admin::{PendingRecipient, QueueEntry};
 pub use error::QueueError;
 pub use queue::Queue;
-pub use transport::{DeliveryOutcome, DeliveryRequest, RecipientOutcome, Transport};
+pub use transport::{DeliveryOutcome, DeliveryRequest, RecipientDsn, RecipientOutcome, Transport};
 pub use types::{
     Envelope, MessageSource, Notify, QueueId, QueueOptions, QueueStats, RecipientSpec, RetryPolicy,
 };

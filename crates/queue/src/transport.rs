@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use async_trait::async_trait;
 
-use crate::QueueId;
+use crate::{Notify, QueueId};
 
 /// A delivery agent: LMTP to lmtp-mda, SMTP to a remote MX, a test double.
 ///
@@ -37,6 +37,28 @@ pub struct DeliveryRequest {
     pub env_id: Option<String>,
     /// The message needs SMTPUTF8.
     pub smtputf8: bool,
+    /// `RET=FULL` was given at MAIL (RFC 3461 §4.3): passed on to a next hop that offers DSN.
+    pub ret_full: bool,
+    /// The DSN parameters of each recipient (RFC 3461 §4.1, §4.2), parallel to
+    /// [`DeliveryRequest::recipients`]; a missing entry means the defaults (no `ORCPT`,
+    /// `NOTIFY` not given). An SMTP client passes them on when the next hop offers DSN.
+    pub recipient_dsn: Vec<RecipientDsn>,
+}
+
+/// The DSN parameters of one recipient, as queued.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecipientDsn {
+    /// `ORCPT=` decoded (`rfc822;a@example.com`).
+    pub orcpt: Option<String>,
+    /// `NOTIFY=`; the default value ([`Notify::default`]) is not sent on the wire.
+    pub notify: Notify,
+}
+
+impl DeliveryRequest {
+    /// The DSN parameters of recipient `i` (the defaults when none were recorded).
+    pub fn dsn_of(&self, i: usize) -> RecipientDsn {
+        self.recipient_dsn.get(i).cloned().unwrap_or_default()
+    }
 }
 
 /// What happened to one recipient. The reply text is kept verbatim (it appears in `mailctl

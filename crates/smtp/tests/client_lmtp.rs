@@ -70,6 +70,8 @@ fn request(dir: &Path, message: &[u8], recipients: &[&str]) -> DeliveryRequest {
         size: message.len() as u64,
         env_id: None,
         smtputf8: false,
+        ret_full: false,
+        recipient_dsn: Vec::new(),
     }
 }
 

@@ -267,6 +267,8 @@ async fn quoted_local_part_sender_survives_the_lmtp_hop() {
         size: entry.size,
         env_id: None,
         smtputf8: false,
+        ret_full: false,
+        recipient_dsn: Vec::new(),
     };
     let outcome = transport.deliver(&req).await;
     match &outcome {

@@ -22,20 +22,14 @@
 //! every log line of this client carries `queue_id`, and lmtp-mda logs its own transaction id,
 //! which its `250` reply contains; that reply is logged here next to the queue id.
 
-use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use mailstack_net::ListenAddr;
 use mailstack_queue::{DeliveryOutcome, DeliveryRequest, RecipientOutcome, Transport};
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncWrite};
 
-/// Longest reply line we accept from the server.
-const MAX_REPLY_LINE: usize = 4096;
-/// Most lines in one multi-line reply.
-const MAX_REPLY_LINES: usize = 100;
-/// Chunk size for streaming the message.
-const CHUNK: usize = 64 * 1024;
+use super::{Broken, Conn, MessageBody, extensions, send_body, smtp_path};
 
 /// Delivers queued messages to an LMTP server (lmtp-mda).
 #[derive(Debug, Clone)]
@@ -106,180 +100,6 @@ fn agent_failed(reason: String) -> DeliveryOutcome {
     DeliveryOutcome::AgentFailed { reason }
 }
 
-/// A reply: its code and its verbatim text (lines without CRLF, joined with `\n`).
-#[derive(Debug, Clone)]
-struct Reply {
-    code: u16,
-    text: String,
-}
-
-impl Reply {
-    fn class(&self) -> u16 {
-        self.code / 100
-    }
-
-    /// The recipient outcome this reply means (for RCPT, DATA and the per-recipient replies).
-    fn outcome(&self) -> RecipientOutcome {
-        match self.class() {
-            2 => RecipientOutcome::Delivered {
-                reply: self.text.clone(),
-            },
-            5 => RecipientOutcome::Failed {
-                reply: self.text.clone(),
-                status: enhanced_status(&self.text).unwrap_or_else(|| "5.0.0".to_string()),
-            },
-            _ => RecipientOutcome::Deferred {
-                reply: self.text.clone(),
-            },
-        }
-    }
-}
-
-/// The enhanced status code (`5.1.1`) after the reply code, if there is one.
-fn enhanced_status(text: &str) -> Option<String> {
-    let word = text.get(4..)?.split_whitespace().next()?;
-    let parts: Vec<&str> = word.split('.').collect();
-    let ok = parts.len() == 3
-        && matches!(parts[0], "2" | "4" | "5")
-        && parts[1..]
-            .iter()
-            .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()));
-    ok.then(|| word.to_string())
-}
-
-/// Why a session stopped early.
-#[derive(Debug)]
-struct Broken(String);
-
-struct Conn<S> {
-    rd: BufReader<tokio::io::ReadHalf<S>>,
-    wr: tokio::io::WriteHalf<S>,
-    timeout: Duration,
-}
-
-impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
-    async fn write(&mut self, bytes: &[u8]) -> Result<(), Broken> {
-        match tokio::time::timeout(self.timeout, self.wr.write_all(bytes)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(Broken(format!("write: {e}"))),
-            Err(_) => Err(Broken("write: timed out".into())),
-        }
-    }
-
-    async fn flush(&mut self) -> Result<(), Broken> {
-        match tokio::time::timeout(self.timeout, self.wr.flush()).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(Broken(format!("write: {e}"))),
-            Err(_) => Err(Broken("write: timed out".into())),
-        }
-    }
-
-    async fn reply(&mut self) -> Result<Reply, Broken> {
-        let mut lines: Vec<String> = Vec::new();
-        loop {
-            let mut buf = Vec::new();
-            let mut limited = (&mut self.rd).take(MAX_REPLY_LINE as u64);
-            let read = limited.read_until(b'\n', &mut buf);
-            match tokio::time::timeout(self.timeout, read).await {
-                Err(_) => return Err(Broken("timed out waiting for a reply".into())),
-                Ok(Err(e)) => return Err(Broken(format!("read: {e}"))),
-                Ok(Ok(0)) => return Err(Broken("connection closed by the server".into())),
-                Ok(Ok(_)) => {}
-            }
-            if !buf.ends_with(b"\n") {
-                return Err(Broken("reply line too long".into()));
-            }
-            let line = String::from_utf8_lossy(&buf)
-                .trim_end_matches(['\r', '\n'])
-                .to_string();
-            let b = line.as_bytes();
-            if b.len() < 3 || !b[..3].iter().all(u8::is_ascii_digit) {
-                return Err(Broken(format!("malformed reply {line:?}")));
-            }
-            let last = b.len() == 3 || b[3] == b' ';
-            if !last && b[3] != b'-' {
-                return Err(Broken(format!("malformed reply {line:?}")));
-            }
-            lines.push(line);
-            if last {
-                let code = lines[0][..3].parse().unwrap_or(0);
-                return Ok(Reply {
-                    code,
-                    text: lines.join("\n"),
-                });
-            }
-            if lines.len() >= MAX_REPLY_LINES {
-                return Err(Broken("reply has too many lines".into()));
-            }
-        }
-    }
-}
-
-/// An address as an SMTP path: the local part quoted (RFC 5321 §4.1.2) when it is not a
-/// dot-atom, e.g. `"john doe"@example.org`, which the SMTP parser had unquoted.
-fn smtp_path(address: &str) -> String {
-    let Some(at) = address.rfind('@') else {
-        return address.to_string();
-    };
-    let (local, domain) = (&address[..at], &address[at..]);
-    let atext =
-        |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c) || !c.is_ascii();
-    let dot_atom = !local.is_empty()
-        && !local.starts_with('.')
-        && !local.ends_with('.')
-        && !local.contains("..")
-        && local.chars().all(|c| c == '.' || atext(c));
-    if dot_atom {
-        return address.to_string();
-    }
-    let mut quoted = String::from("\"");
-    for c in local.chars() {
-        if c == '"' || c == '\\' {
-            quoted.push('\\');
-        }
-        quoted.push(c);
-    }
-    quoted.push('"');
-    quoted + domain
-}
-
-/// Server extensions from the LHLO reply.
-#[derive(Debug, Default)]
-struct Extensions {
-    pipelining: bool,
-    size: bool,
-    eight_bit: bool,
-    smtputf8: bool,
-    /// Postfix's XFORWARD with the IDENT attribute: we pass our queue id.
-    xforward_ident: bool,
-}
-
-fn extensions(lhlo: &Reply) -> Extensions {
-    let mut ext = Extensions::default();
-    for line in lhlo.text.lines().skip(1) {
-        let keyword = line
-            .get(4..)
-            .unwrap_or("")
-            .split_whitespace()
-            .next()
-            .unwrap_or("")
-            .to_ascii_uppercase();
-        match keyword.as_str() {
-            "PIPELINING" => ext.pipelining = true,
-            "SIZE" => ext.size = true,
-            "8BITMIME" => ext.eight_bit = true,
-            "SMTPUTF8" => ext.smtputf8 = true,
-            "XFORWARD" => {
-                ext.xforward_ident = line
-                    .split_whitespace()
-                    .any(|a| a.eq_ignore_ascii_case("IDENT"))
-            }
-            _ => {}
-        }
-    }
-    ext
-}
-
 /// Per-recipient state during a session.
 struct Progress {
     outcomes: Vec<Option<RecipientOutcome>>,
@@ -326,12 +146,7 @@ impl LmtpTransport {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let (rd, wr) = tokio::io::split(stream);
-        let mut conn = Conn {
-            rd: BufReader::new(rd),
-            wr,
-            timeout: self.timeout,
-        };
+        let mut conn = Conn::new(stream, self.timeout);
         let mut progress = Progress {
             outcomes: vec![None; req.recipients.len()],
             data_sent: false,
@@ -461,148 +276,11 @@ impl LmtpTransport {
             return Ok(());
         }
         progress.data_sent = true;
-        send_message(conn, &req.message_path).await?;
+        send_body(conn, MessageBody::File(&req.message_path)).await?;
         for &i in &accepted {
             let r = conn.reply().await?;
             progress.outcomes[i] = Some(r.outcome());
         }
         Ok(())
-    }
-}
-
-/// Stream the message file with dot-stuffing and CRLF line ends, then the terminator.
-async fn send_message<S>(conn: &mut Conn<S>, path: &Path) -> Result<(), Broken>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let mut file = tokio::fs::File::open(path)
-        .await
-        .map_err(|e| Broken(format!("open {}: {e}", path.display())))?;
-    let mut buf = vec![0u8; CHUNK];
-    let mut out: Vec<u8> = Vec::with_capacity(CHUNK + CHUNK / 8);
-    let mut stuffer = DotStuffer::default();
-    loop {
-        let n = file
-            .read(&mut buf)
-            .await
-            .map_err(|e| Broken(format!("read {}: {e}", path.display())))?;
-        if n == 0 {
-            break;
-        }
-        out.clear();
-        stuffer.push(&buf[..n], &mut out);
-        conn.write(&out).await?;
-    }
-    out.clear();
-    stuffer.finish(&mut out);
-    out.extend_from_slice(b".\r\n");
-    conn.write(&out).await?;
-    conn.flush().await
-}
-
-/// Dot-stuffing (RFC 5321 4.5.2) and line-end normalisation across chunk boundaries.
-#[derive(Debug)]
-struct DotStuffer {
-    at_line_start: bool,
-    last: Option<u8>,
-}
-
-impl Default for DotStuffer {
-    fn default() -> Self {
-        DotStuffer {
-            at_line_start: true,
-            last: None,
-        }
-    }
-}
-
-impl DotStuffer {
-    fn push(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
-        for &b in chunk {
-            if self.at_line_start && b == b'.' {
-                out.push(b'.');
-            }
-            if b == b'\n' && self.last != Some(b'\r') {
-                out.push(b'\r');
-            }
-            out.push(b);
-            self.at_line_start = b == b'\n';
-            self.last = Some(b);
-        }
-    }
-
-    /// Complete the last line with CRLF if needed.
-    fn finish(&mut self, out: &mut Vec<u8>) {
-        match self.last {
-            None | Some(b'\n') => {}
-            Some(b'\r') => out.push(b'\n'),
-            Some(_) => out.extend_from_slice(b"\r\n"),
-        }
-        self.at_line_start = true;
-        self.last = Some(b'\n');
-    }
-}
-
-// Inline (not a sibling `client_tests.rs`): this change may add only `client.rs` to src/.
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn stuff(chunks: &[&[u8]]) -> Vec<u8> {
-        let mut s = DotStuffer::default();
-        let mut out = Vec::new();
-        for c in chunks {
-            s.push(c, &mut out);
-        }
-        s.finish(&mut out);
-        out
-    }
-
-    #[test]
-    fn dots_at_line_start_are_doubled_across_chunks() {
-        assert_eq!(
-            stuff(&[b".a\r\nb.\r\n", b".", b"c\r\n"]),
-            b"..a\r\nb.\r\n..c\r\n"
-        );
-        assert_eq!(stuff(&[b"x\r\n", b".\r\n"]), b"x\r\n..\r\n");
-    }
-
-    #[test]
-    fn line_ends_are_normalised_and_completed() {
-        assert_eq!(stuff(&[b"a\nb"]), b"a\r\nb\r\n");
-        assert_eq!(stuff(&[b"a\r", b"\nb\r"]), b"a\r\nb\r\n");
-        assert_eq!(stuff(&[b""]), b"");
-    }
-
-    #[test]
-    fn local_parts_that_are_not_dot_atoms_are_quoted() {
-        assert_eq!(smtp_path("a.b+c@example.org"), "a.b+c@example.org");
-        assert_eq!(
-            smtp_path("john doe@example.org"),
-            "\"john doe\"@example.org"
-        );
-        assert_eq!(smtp_path("a\"b@example.org"), "\"a\\\"b\"@example.org");
-        assert_eq!(smtp_path(".a@example.org"), "\".a\"@example.org");
-        assert_eq!(smtp_path(""), "");
-    }
-
-    #[test]
-    fn enhanced_status_is_taken_from_the_reply() {
-        assert_eq!(
-            enhanced_status("550 5.1.1 <x> User unknown").as_deref(),
-            Some("5.1.1")
-        );
-        assert_eq!(enhanced_status("550 User unknown"), None);
-        let r = Reply {
-            code: 554,
-            text: "554 no enhanced code".into(),
-        };
-        assert_eq!(
-            r.outcome(),
-            RecipientOutcome::Failed {
-                reply: "554 no enhanced code".into(),
-                status: "5.0.0".into()
-            }
-        );
     }
 }
