@@ -103,7 +103,7 @@ pub(crate) enum DkimAlgo {
 #[derive(Subcommand)]
 pub(crate) enum DkimAction {
     /// Generate a key for a domain and print its DNS TXT record. Never overwrites a key; makes
-    /// it the active (signing) key only when the domain has none yet or with --activate.
+    /// it an active (signing) key only when the domain has none yet or with --activate.
     Keygen {
         /// The mail domain (the domain of the From: addresses), e.g. example.com.
         domain: String,
@@ -114,19 +114,22 @@ pub(crate) enum DkimAction {
         /// Key type.
         #[arg(long, value_enum, default_value = "rsa")]
         algo: DkimAlgo,
-        /// Make the new key the active one right away (publish its record first!).
+        /// Make the new key active right away, in place of the active key of the same type
+        /// (publish its record first!).
         #[arg(long)]
         activate: bool,
     },
-    /// Make an existing key the active (signing) key of its domain, once its DNS record is
-    /// published. submission picks it up within 10 seconds.
+    /// Choose the keys that sign (usually one; or an RSA and an Ed25519 key): replaces the
+    /// domain's active selectors. Publish their records first; submission picks the change up
+    /// within 10 seconds.
     Activate {
         /// The mail domain.
         domain: String,
-        /// Selector of a key made by `keygen`.
-        selector: String,
+        /// Selectors of keys made by `keygen`.
+        #[arg(required = true)]
+        selectors: Vec<String>,
     },
-    /// Print the DNS TXT record of the active key again (or of --selector).
+    /// Print the DNS TXT records of the active keys again (or of --selector).
     Show {
         /// The mail domain.
         domain: String,

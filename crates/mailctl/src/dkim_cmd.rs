@@ -29,7 +29,7 @@ pub(crate) fn run(config: &Path, action: DkimAction) -> anyhow::Result<ExitCode>
             algo,
             activate,
         } => keygen(&dir, &domain, selector, algo, activate),
-        DkimAction::Activate { domain, selector } => activate_cmd(&dir, &domain, &selector),
+        DkimAction::Activate { domain, selectors } => activate_cmd(&dir, &domain, &selectors),
         DkimAction::Show { domain, selector } => show(&dir, &domain, selector),
     }
 }
@@ -113,36 +113,48 @@ fn keygen(
     write_new(&key_path, generated.pem.as_bytes())?;
 
     let selector_path = dkim::selector_path(dir, &domain);
-    let previous = dkim::active_selector(dir, &domain).ok().flatten();
-    let now_active = activate || !selector_path.exists();
-    if now_active {
-        replace(&selector_path, format!("{selector}\n").as_bytes(), 0o644)?;
-    }
-
+    let previous = dkim::active_selectors(dir, &domain).unwrap_or_default();
+    let now_active = activate || previous.is_empty();
     let key = &generated.key;
     println!(
         "; DKIM key of {domain}, selector {selector}: {}, written to {}",
         describe(key),
         key_path.display()
     );
-    match (now_active, previous) {
-        (true, Some(old)) if old != selector => println!(
-            "; active now (was {old}): submission signs with it within 10 s. Publish the record \
-             below first; keep {old}'s record for a week."
-        ),
-        (true, _) => println!(
-            "; active: submission signs with it within 10 s. Publish the record below now."
-        ),
-        (false, old) => println!(
-            "; not active ({} still signs). Publish the record below, wait for it to be visible, \
-             then: mailctl dkim activate {domain} {selector}",
-            old.as_deref().unwrap_or("?")
-        ),
+    if now_active {
+        // The new key takes the place of the active key of its type; others keep signing.
+        let mut active = Vec::new();
+        let mut replaced = Vec::new();
+        for old in previous {
+            match KeyFile::read(&dkim::key_path(dir, &domain, &old)) {
+                Ok(k) if k.algorithm() != algorithm => active.push(old),
+                _ => replaced.push(old),
+            }
+        }
+        active.push(selector.clone());
+        write_selectors(&selector_path, &active)?;
+        if replaced.is_empty() {
+            println!(
+                "; active: submission signs with it within 10 s. Publish the record below now."
+            );
+        } else {
+            let replaced = replaced.join(", ");
+            println!(
+                "; active now instead of {replaced}: submission signs with it within 10 s. \
+                 Publish the record below first; keep the old record for a week."
+            );
+        }
+    } else {
+        println!(
+            "; not active ({} signs). Publish the record below, wait until it is visible, then: \
+             mailctl dkim activate {domain} SELECTOR... (the keys that shall sign)",
+            previous.join(", ")
+        );
     }
     if algorithm == KeyAlgorithm::Ed25519 {
         println!(
-            "; Ed25519 (RFC 8463) is not verified by every receiver yet: keep an RSA key active \
-             and publish both records."
+            "; Ed25519 (RFC 8463) is not verified by every receiver yet: sign with an RSA key \
+             too (publish both records, activate both selectors)."
         );
     }
     print!(
@@ -152,50 +164,68 @@ fn keygen(
     Ok(ExitCode::SUCCESS)
 }
 
-fn activate_cmd(dir: &Path, domain: &str, selector: &str) -> anyhow::Result<ExitCode> {
+fn write_selectors(path: &Path, selectors: &[String]) -> anyhow::Result<()> {
+    replace(path, format!("{}\n", selectors.join(" ")).as_bytes(), 0o644)
+}
+
+fn activate_cmd(dir: &Path, domain: &str, selectors: &[String]) -> anyhow::Result<ExitCode> {
     let domain = domain_arg(domain)?;
-    let selector = selector_arg(selector)?;
-    let key_path = dkim::key_path(dir, &domain, &selector);
-    let key = KeyFile::read(&key_path)?;
-    let selector_path = dkim::selector_path(dir, &domain);
-    replace(&selector_path, format!("{selector}\n").as_bytes(), 0o644)?;
+    if selectors.len() > dkim::MAX_ACTIVE {
+        bail!("at most {} keys sign at once", dkim::MAX_ACTIVE);
+    }
+    let mut keys = Vec::new();
+    for selector in selectors {
+        let selector = selector_arg(selector)?;
+        if keys.iter().any(|(s, _)| *s == selector) {
+            continue;
+        }
+        let key = KeyFile::read(&dkim::key_path(dir, &domain, &selector))?;
+        keys.push((selector, key));
+    }
+    let names: Vec<String> = keys.iter().map(|(s, _)| s.clone()).collect();
+    write_selectors(&dkim::selector_path(dir, &domain), &names)?;
     println!(
-        "; {domain}: {selector} ({}) is active; submission signs with it within 10 s. Its record \
-         must be published:",
-        describe(&key)
+        "; {domain}: {} active; submission signs with it within 10 s. The records must be \
+         published:",
+        names.join(" and ")
     );
-    print!(
-        "{}",
-        txt_record(&dkim_name(&selector, &domain), &key.dns_record())
-    );
+    for (selector, key) in &keys {
+        println!("; selector {selector}: {}", describe(key));
+        print!(
+            "{}",
+            txt_record(&dkim_name(selector, &domain), &key.dns_record())
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
 fn show(dir: &Path, domain: &str, selector: Option<String>) -> anyhow::Result<ExitCode> {
     let domain = domain_arg(domain)?;
-    let active = dkim::active_selector(dir, &domain)?;
-    let selector = match (selector, &active) {
-        (Some(s), _) => selector_arg(&s)?,
-        (None, Some(a)) => a.clone(),
-        (None, None) => bail!(
+    let active = dkim::active_selectors(dir, &domain)?;
+    let selectors = match selector {
+        Some(s) => vec![selector_arg(&s)?],
+        None if active.is_empty() => bail!(
             "{domain} has no active DKIM key in {} (create one: mailctl dkim keygen {domain})",
             dir.join(&domain).display()
         ),
+        None => active.clone(),
     };
-    let key = KeyFile::read(&dkim::key_path(dir, &domain, &selector))?;
-    let state = if active.as_deref() == Some(selector.as_str()) {
-        "active"
-    } else {
-        "not active"
-    };
-    println!(
-        "; DKIM key of {domain}, selector {selector}: {}, {state}",
-        describe(&key)
-    );
-    print!(
-        "{}",
-        txt_record(&dkim_name(&selector, &domain), &key.dns_record())
-    );
+    for selector in selectors {
+        let key = KeyFile::read(&dkim::key_path(dir, &domain, &selector))?;
+        let state = if active.contains(&selector) {
+            "active"
+        } else {
+            "not active"
+        };
+        println!(
+            "; DKIM key of {domain}, selector {selector}: {}, {state}",
+            describe(&key)
+        );
+        print!(
+            "{}",
+            txt_record(&dkim_name(&selector, &domain), &key.dns_record())
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -135,7 +135,7 @@ fn records(domain: &str, host: &str, dkim_dir: &Path) -> String {
 /// The DKIM group: a record per key file, the active one marked.
 fn dkim_section(domain: &str, dir: &Path) -> String {
     let mut out = String::from(
-        "; DKIM (RFC 6376): the public keys of the domain; the active one signs outgoing mail.\n",
+        "; DKIM (RFC 6376): the public keys of the domain; the active ones sign outgoing mail.\n",
     );
     let selectors = match dkim::list_selectors(dir, domain) {
         Ok(selectors) => selectors,
@@ -151,15 +151,15 @@ fn dkim_section(domain: &str, dir: &Path) -> String {
         ));
         return out;
     }
-    let active = dkim::active_selector(dir, domain);
+    let active = dkim::active_selectors(dir, domain);
     if let Err(e) = &active {
         out.push_str(&format!("; {e}\n"));
     }
-    let active = active.ok().flatten();
+    let active = active.unwrap_or_default();
     for selector in selectors {
         match KeyFile::read(&dkim::key_path(dir, domain, &selector)) {
             Ok(key) => {
-                let state = if active.as_deref() == Some(selector.as_str()) {
+                let state = if active.contains(&selector) {
                     "active (signs)"
                 } else {
                     "not active"

@@ -223,7 +223,33 @@ async fn keys_made_by_mailctl_sign_mail_that_verifies_against_the_printed_record
     assert!(header.contains("a=ed25519-sha256"), "{header}");
     assert_eq!(verify(&dns, &signed).await, vec![DkimResult::Pass]);
 
-    // `dns` lists every record kind and both keys, the active one marked.
+    // Both sign, side by side; a new RSA key activated by keygen takes the old one's place.
+    setup.ok(&["dkim", "activate", "example.org", rsa_selector, "ed1"]);
+    let (fields, signed) = sign(&setup.dkim_dir());
+    assert_eq!(fields.matches("DKIM-Signature:").count(), 2, "{fields}");
+    assert_eq!(
+        verify(&dns, &signed).await,
+        vec![DkimResult::Pass, DkimResult::Pass]
+    );
+    let new_out = setup.ok(&[
+        "dkim",
+        "keygen",
+        "example.org",
+        "--selector",
+        "rsa2",
+        "--activate",
+    ]);
+    assert!(
+        new_out.contains(&format!("instead of {rsa_selector}")),
+        "{new_out}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(key_dir.join("selector")).unwrap(),
+        "ed1 rsa2\n"
+    );
+    setup.ok(&["dkim", "activate", "example.org", "ed1"]);
+
+    // `dns` lists every record kind and all keys, the active one marked.
     let zone = setup.ok(&["dns", "example.org"]);
     for expected in [
         "example.org. IN MX 10 mx.example.org.",
@@ -243,6 +269,7 @@ async fn keys_made_by_mailctl_sign_mail_that_verifies_against_the_printed_record
         "autodiscover.example.org. IN CNAME mx.example.org.",
         "; selector ed1: ed25519, active (signs)",
         &format!("; selector {rsa_selector}: rsa-2048, not active"),
+        "; selector rsa2: rsa-2048, not active",
     ] {
         assert!(zone.contains(expected), "missing {expected:?} in:\n{zone}");
     }

@@ -2,12 +2,13 @@
 //! it, shared by `submission` (signs) and `mailctl dkim` / `mailctl dns` (generate, publish).
 //!
 //! ```text
-//!  <dkim_dir>/<domain>/selector         one line: the active selector, e.g. `s202611`
+//!  <dkim_dir>/<domain>/selector         the active selector(s), e.g. `s202611` (or `s202611 e202611`)
 //!  <dkim_dir>/<domain>/<selector>.key   PKCS#8 PEM private key, RSA (2048) or Ed25519, mode 0600
 //! ```
 //!
-//! [`DkimSigner::sign`] signs a message for its `From:` domain with the active key:
-//! `a=rsa-sha256` or `a=ed25519-sha256`, `c=relaxed/relaxed`, `t=` set, no `x=` and no `l=`.
+//! [`DkimSigner::sign`] signs a message for its `From:` domain with each active key (usually
+//! one; an RSA and an Ed25519 key side by side as RFC 8463 suggests, so that receivers which do
+//! not know Ed25519 still find a signature they verify): `a=rsa-sha256` or `a=ed25519-sha256`, `c=relaxed/relaxed`, `t=` set, no `x=` and no `l=`.
 //! Signed header fields ([`SIGNED_HEADERS`]) are those of the list that the message carries
 //! (all their instances), and `From` once more than present (over-signed, so that a second
 //! `From:` cannot be added without breaking the signature).
@@ -20,8 +21,8 @@
 //! Key files may also be PKCS#1 (`BEGIN RSA PRIVATE KEY`, as OpenDKIM's `opendkim-genkey`
 //! writes them), so existing keys can be copied in unchanged.
 //!
-//! Not done here: choosing the domain (the caller passes the `From:` domain), several
-//! signatures per message (one active selector per domain), ARC sealing.
+//! Not done here: choosing the domain (the caller passes the `From:` domain), signing for a
+//! parent domain, ARC sealing.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -39,7 +40,8 @@ use mail_auth::common::headers::{HeaderWriter, Writable};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
-/// Name of the file in a domain's directory that names the active selector.
+/// Name of the file in a domain's directory that names the active selector(s), separated by
+/// white space (at most [`MAX_ACTIVE`]).
 pub const SELECTOR_FILE: &str = "selector";
 /// Suffix of key files: `<selector>.key`.
 pub const KEY_SUFFIX: &str = ".key";
@@ -60,6 +62,8 @@ pub const SIGNED_HEADERS: [&str; 12] = [
     "Content-Type",
     "Content-Transfer-Encoding",
 ];
+/// Most keys that sign at once for one domain.
+pub const MAX_ACTIVE: usize = 4;
 /// Domains remembered at most; the cache starts over beyond (only local domains are signed).
 const MAX_CACHED_DOMAINS: usize = 10_000;
 /// Longest selector file read (a selector is one DNS name).
@@ -84,8 +88,8 @@ pub enum DkimError {
         #[source]
         source: Arc<io::Error>,
     },
-    /// The selector file does not hold a valid selector (one DNS name of letters, digits and
-    /// hyphens).
+    /// The selector file holds something that is not a selector (one DNS name of letters,
+    /// digits and hyphens), or more than [`MAX_ACTIVE`] of them.
     #[error("{}: {selector:?} is not a valid DKIM selector", path.display())]
     BadSelector {
         /// The selector file.
@@ -349,24 +353,31 @@ pub fn selector_path(dir: &Path, domain: &str) -> PathBuf {
     dir.join(domain).join(SELECTOR_FILE)
 }
 
-/// The active selector of `domain`: `Ok(None)` when the selector file does not exist.
-pub fn active_selector(dir: &Path, domain: &str) -> Result<Option<String>, DkimError> {
+/// The active selectors of `domain`, in the order of the selector file; empty when the file
+/// does not exist or is empty.
+pub fn active_selectors(dir: &Path, domain: &str) -> Result<Vec<String>, DkimError> {
     let path = selector_path(dir, domain);
     let text = match read_limited(&path, MAX_SELECTOR_FILE) {
         Ok(text) => text,
         Err(DkimError::Read { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
-            return Ok(None);
+            return Ok(Vec::new());
         }
         Err(e) => return Err(e),
     };
-    let selector = String::from_utf8_lossy(&text).trim().to_string();
-    if !is_valid_selector(&selector) {
-        return Err(DkimError::BadSelector {
-            path,
-            selector: selector.chars().take(64).collect(),
-        });
+    let text = String::from_utf8_lossy(&text);
+    let mut selectors: Vec<String> = Vec::new();
+    for selector in text.split_whitespace() {
+        if !is_valid_selector(selector) || selectors.len() == MAX_ACTIVE {
+            return Err(DkimError::BadSelector {
+                path,
+                selector: selector.chars().take(64).collect(),
+            });
+        }
+        if !selectors.iter().any(|s| s == selector) {
+            selectors.push(selector.to_string());
+        }
     }
-    Ok(Some(selector))
+    Ok(selectors)
 }
 
 /// The selectors that have a key file under `<dir>/<domain>/`, sorted; empty when the
@@ -441,15 +452,19 @@ struct Inner {
 struct Cached {
     checked: Instant,
     stamp: Stamp,
-    state: Result<Option<Arc<Active>>, DkimError>,
+    state: Result<Active, DkimError>,
 }
 
-/// What identifies a version of a domain's files: the selector file's text and the key file's
-/// identity. A change of either means reloading.
+/// The keys that sign for a domain, in order; empty: none.
+type Active = Arc<Vec<ActiveKey>>;
+
+/// What identifies a version of a domain's files: the active selectors and their key files'
+/// identities. A change of either means reloading. `selectors: None` matches nothing (the
+/// selector file could not be read).
 #[derive(Clone, PartialEq, Eq)]
 struct Stamp {
-    selector: Option<String>,
-    key: Option<FileId>,
+    selectors: Option<Vec<String>>,
+    keys: Vec<Option<FileId>>,
 }
 
 #[derive(Clone, PartialEq, Eq)]
@@ -462,7 +477,7 @@ struct FileId {
     changed: (i64, i64),
 }
 
-struct Active {
+struct ActiveKey {
     selector: String,
     path: PathBuf,
     key: Arc<KeyFile>,
@@ -506,27 +521,35 @@ impl DkimSigner {
     /// unusable (bad PEM, unreadable, selector file names a missing key).
     ///
     /// A domain that cannot name a directory (see [`is_valid_domain`]) has no key: `Ok(None)`.
+    /// With several active selectors, the string holds one field per key, in the order of the
+    /// selector file.
     pub fn sign(&self, domain: &str, message: &[u8]) -> Result<Option<String>, DkimError> {
         let domain = domain.to_ascii_lowercase();
         if !is_valid_domain(&domain) {
             return Ok(None);
         }
-        let Some(active) = self.active(&domain)? else {
+        let active = self.active(&domain)?;
+        if active.is_empty() {
             return Ok(None);
-        };
-        let signer = mail_auth::dkim::DkimSigner::from_key(SharedKey(Arc::clone(&active.key)))
-            .domain(domain.as_str())
-            .selector(active.selector.as_str())
-            .headers(headers_to_sign(message));
-        let signature = signer.sign(message).map_err(|e| DkimError::Sign {
-            path: active.path.clone(),
-            reason: e.to_string(),
-        })?;
-        Ok(Some(signature.to_header()))
+        }
+        let headers = headers_to_sign(message);
+        let mut fields = String::new();
+        for key in active.iter() {
+            let signer = mail_auth::dkim::DkimSigner::from_key(SharedKey(Arc::clone(&key.key)))
+                .domain(domain.as_str())
+                .selector(key.selector.as_str())
+                .headers(headers.iter().copied());
+            let signature = signer.sign(message).map_err(|e| DkimError::Sign {
+                path: key.path.clone(),
+                reason: e.to_string(),
+            })?;
+            fields.push_str(&signature.to_header());
+        }
+        Ok(Some(fields))
     }
 
-    /// The active key of `domain`, from the cache or the files.
-    fn active(&self, domain: &str) -> Result<Option<Arc<Active>>, DkimError> {
+    /// The active keys of `domain`, from the cache or the files.
+    fn active(&self, domain: &str) -> Result<Active, DkimError> {
         let now = Instant::now();
         let previous = self.inner.domains.lock().unwrap().get(domain).cloned();
         if let Some(cached) = &previous
@@ -535,7 +558,7 @@ impl DkimSigner {
             return cached.state.clone();
         }
         // The files are looked at without the lock held; two racing lookups both reload.
-        let (stamp, selector) = match self.stamp(domain) {
+        let (stamp, selectors) = match self.stamp(domain) {
             Ok(found) => found,
             Err(e) => {
                 self.remember(domain, now, None, Err(e.clone()));
@@ -544,77 +567,71 @@ impl DkimSigner {
         };
         let state = match previous {
             Some(cached) if cached.stamp == stamp => cached.state,
-            _ => self.load(domain, selector),
+            _ => self.load(domain, selectors),
         };
         self.remember(domain, now, Some(stamp), state.clone());
         state
     }
 
-    /// The stamp of the domain's files and the active selector.
-    fn stamp(&self, domain: &str) -> Result<(Stamp, Option<String>), DkimError> {
+    /// The stamp of the domain's files and the active selectors.
+    fn stamp(&self, domain: &str) -> Result<(Stamp, Vec<String>), DkimError> {
         let dir = &self.inner.dir;
-        let Some(selector) = active_selector(dir, domain)? else {
-            let stamp = Stamp {
-                selector: None,
-                key: None,
-            };
-            return Ok((stamp, None));
-        };
-        let path = key_path(dir, domain, &selector);
-        let key = match std::fs::metadata(&path) {
-            Ok(meta) => {
-                use std::os::unix::fs::MetadataExt;
-                Some(FileId {
-                    dev: meta.dev(),
-                    ino: meta.ino(),
-                    len: meta.len(),
-                    modified: meta.modified().ok(),
-                    changed: (meta.ctime(), meta.ctime_nsec()),
-                })
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(e) => return Err(read_error(&path, e)),
-        };
+        let selectors = active_selectors(dir, domain)?;
+        let mut keys = Vec::with_capacity(selectors.len());
+        for selector in &selectors {
+            let path = key_path(dir, domain, selector);
+            keys.push(match std::fs::metadata(&path) {
+                Ok(meta) => {
+                    use std::os::unix::fs::MetadataExt;
+                    Some(FileId {
+                        dev: meta.dev(),
+                        ino: meta.ino(),
+                        len: meta.len(),
+                        modified: meta.modified().ok(),
+                        changed: (meta.ctime(), meta.ctime_nsec()),
+                    })
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+                Err(e) => return Err(read_error(&path, e)),
+            });
+        }
         let stamp = Stamp {
-            selector: Some(selector.clone()),
-            key,
+            selectors: Some(selectors.clone()),
+            keys,
         };
-        Ok((stamp, Some(selector)))
+        Ok((stamp, selectors))
     }
 
-    fn load(
-        &self,
-        domain: &str,
-        selector: Option<String>,
-    ) -> Result<Option<Arc<Active>>, DkimError> {
-        let Some(selector) = selector else {
-            return Ok(None);
-        };
+    fn load(&self, domain: &str, selectors: Vec<String>) -> Result<Active, DkimError> {
         let dir = &self.inner.dir;
-        let path = key_path(dir, domain, &selector);
-        let key = match KeyFile::read(&path) {
-            Ok(key) => key,
-            Err(DkimError::Read { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
-                return Err(DkimError::MissingKey {
-                    path: selector_path(dir, domain),
-                    selector,
-                    key: path,
-                });
-            }
-            Err(e) => return Err(e),
-        };
-        tracing::info!(
-            domain,
-            selector,
-            algorithm = %key.algorithm(),
-            bits = key.bits(),
-            "DKIM key loaded"
-        );
-        Ok(Some(Arc::new(Active {
-            selector,
-            path,
-            key: Arc::new(key),
-        })))
+        let mut active = Vec::with_capacity(selectors.len());
+        for selector in selectors {
+            let path = key_path(dir, domain, &selector);
+            let key = match KeyFile::read(&path) {
+                Ok(key) => key,
+                Err(DkimError::Read { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                    return Err(DkimError::MissingKey {
+                        path: selector_path(dir, domain),
+                        selector,
+                        key: path,
+                    });
+                }
+                Err(e) => return Err(e),
+            };
+            tracing::info!(
+                domain,
+                selector,
+                algorithm = %key.algorithm(),
+                bits = key.bits(),
+                "DKIM key loaded"
+            );
+            active.push(ActiveKey {
+                selector,
+                path,
+                key: Arc::new(key),
+            });
+        }
+        Ok(Arc::new(active))
     }
 
     fn remember(
@@ -622,7 +639,7 @@ impl DkimSigner {
         domain: &str,
         checked: Instant,
         stamp: Option<Stamp>,
-        state: Result<Option<Arc<Active>>, DkimError>,
+        state: Result<Active, DkimError>,
     ) {
         let mut domains = self.inner.domains.lock().unwrap();
         if domains.len() >= MAX_CACHED_DOMAINS && !domains.contains_key(domain) {
@@ -630,8 +647,8 @@ impl DkimSigner {
         }
         // An unreadable selector file leaves no stamp: compare against nothing next time.
         let stamp = stamp.unwrap_or(Stamp {
-            selector: Some(String::new()),
-            key: None,
+            selectors: None,
+            keys: Vec::new(),
         });
         domains.insert(
             domain.to_string(),

@@ -197,6 +197,56 @@ async fn changed_body_or_added_from_fails() {
 }
 
 #[tokio::test]
+async fn rsa_and_ed25519_sign_side_by_side() {
+    let dir = tempfile::tempdir().unwrap();
+    let rsa = install_key(dir.path(), "example.org", "s202611", KeyAlgorithm::Rsa);
+    let ed = install_key(dir.path(), "example.org", "e202611", KeyAlgorithm::Ed25519);
+    std::fs::write(
+        selector_path(dir.path(), "example.org"),
+        "s202611\ne202611 s202611\n",
+    )
+    .unwrap();
+    let dns = DnsServer::start().await;
+    dns.add_txt("s202611._domainkey.example.org", &rsa);
+    dns.add_txt("e202611._domainkey.example.org", &ed);
+
+    let fields = DkimSigner::new(dir.path())
+        .sign("example.org", MESSAGE.as_bytes())
+        .unwrap()
+        .unwrap();
+    let starts: Vec<_> = fields
+        .match_indices("DKIM-Signature: ")
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(
+        starts.len(),
+        2,
+        "one field per key, duplicates once: {fields}"
+    );
+    let (first, second) = fields.split_at(starts[1]);
+    assert!(first.contains("a=rsa-sha256") && first.ends_with(";\r\n"));
+    assert!(second.contains("a=ed25519-sha256") && second.ends_with(";\r\n"));
+    assert_eq!(
+        verify(&dns, &signed(&fields, MESSAGE)).await,
+        vec![DkimResult::Pass, DkimResult::Pass]
+    );
+
+    // Too many selectors, or an empty file (none active).
+    std::fs::write(selector_path(dir.path(), "example.org"), "a b c d e\n").unwrap();
+    let err = DkimSigner::new(dir.path())
+        .sign("example.org", MESSAGE.as_bytes())
+        .unwrap_err();
+    assert!(matches!(err, DkimError::BadSelector { .. }), "{err}");
+    std::fs::write(selector_path(dir.path(), "example.org"), "\n").unwrap();
+    assert!(
+        DkimSigner::new(dir.path())
+            .sign("example.org", MESSAGE.as_bytes())
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
 async fn no_key_means_none() {
     let dir = tempfile::tempdir().unwrap();
     let signer = DkimSigner::new(dir.path());
@@ -457,10 +507,8 @@ fn selectors_are_listed_from_key_files() {
         ["e202611", "s202611"]
     );
     assert_eq!(
-        active_selector(dir.path(), "example.org")
-            .unwrap()
-            .as_deref(),
-        Some("s202611")
+        active_selectors(dir.path(), "example.org").unwrap(),
+        ["s202611"]
     );
 }
 
