@@ -80,6 +80,73 @@ pub(crate) enum Command {
         #[command(subcommand)]
         action: QueueAction,
     },
+    /// DKIM signing keys of submission (`[submission] dkim_dir`): generate, activate, show the
+    /// DNS record.
+    Dkim {
+        #[command(subcommand)]
+        action: DkimAction,
+    },
+    /// Print every DNS record a mail domain needs (MX, SPF, DKIM, DMARC, MTA-STS, TLS-RPT, SRV,
+    /// autoconfig) in zone-file form.
+    Dns(DnsArgs),
+}
+
+/// Key type of `mailctl dkim keygen`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(crate) enum DkimAlgo {
+    /// RSA, 2048 bits: verified by every receiver.
+    Rsa,
+    /// Ed25519 (RFC 8463): short keys, not yet verified by every receiver.
+    Ed25519,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum DkimAction {
+    /// Generate a key for a domain and print its DNS TXT record. Never overwrites a key; makes
+    /// it an active (signing) key only when the domain has none yet or with --activate.
+    Keygen {
+        /// The mail domain (the domain of the From: addresses), e.g. example.com.
+        domain: String,
+        /// Selector: the key's name in DNS (`<selector>._domainkey.<domain>`) [default:
+        /// s<YYYYMM> for RSA, e<YYYYMM> for Ed25519, of the current month].
+        #[arg(long)]
+        selector: Option<String>,
+        /// Key type.
+        #[arg(long, value_enum, default_value = "rsa")]
+        algo: DkimAlgo,
+        /// Make the new key active right away, in place of the active key of the same type
+        /// (publish its record first!).
+        #[arg(long)]
+        activate: bool,
+    },
+    /// Choose the keys that sign (usually one; or an RSA and an Ed25519 key): replaces the
+    /// domain's active selectors. Publish their records first; submission picks the change up
+    /// within 10 seconds.
+    Activate {
+        /// The mail domain.
+        domain: String,
+        /// Selectors of keys made by `keygen`.
+        #[arg(required = true)]
+        selectors: Vec<String>,
+    },
+    /// Print the DNS TXT records of the active keys again (or of --selector).
+    Show {
+        /// The mail domain.
+        domain: String,
+        /// Show this selector's record instead of the active one.
+        #[arg(long)]
+        selector: Option<String>,
+    },
+}
+
+#[derive(clap::Args)]
+pub(crate) struct DnsArgs {
+    /// The mail domain, e.g. example.com.
+    pub(crate) domain: String,
+    /// The mail host (MX target, SRV target) [default: `[server] hostname`, or this machine's
+    /// host name].
+    #[arg(long)]
+    pub(crate) mx: Option<String>,
 }
 
 #[derive(Subcommand)]

@@ -9,6 +9,9 @@
 //!     mailctl auth test LOGIN         mailctl directory test ADDRESS
 //!     mailctl mailbox status|messages ADDRESS
 //!     mailctl queue list|show ID|flush|hold ID|release ID|delete ID
+//!     mailctl dkim keygen DOMAIN [--selector S] [--algo rsa|ed25519] [--activate]
+//!     mailctl dkim activate DOMAIN SELECTOR      mailctl dkim show DOMAIN [--selector S]
+//!     mailctl dns DOMAIN [--mx HOST]
 //!
 //! DESCRIPTION
 //!     Edits the static users file safely (lock, validate, atomic rename), checks the config,
@@ -20,10 +23,11 @@
 //!
 //! TALKS TO
 //!     the config file, the users file (`[directory] users_file`), the store (`[store] root`),
-//!     smtp-mta's spool (`[queue] dir`).
+//!     smtp-mta's spool (`[queue] dir`), the DKIM keys (`[submission] dkim_dir`).
 //!
 //! SECURITY
-//!     Run as the user owning the users file and the store. Writes the users file with mode 0600.
+//!     Run as the user owning the users file and the store. Writes the users file with mode 0600,
+//!     DKIM private keys with mode 0600 (run `dkim keygen` as the user submission runs as).
 //!
 //! CONFIGURATION
 //!     `--config` (default /etc/mailstack/mailstack.toml; when that does not exist and
@@ -33,6 +37,8 @@
 //!     lmtp-mda(8), docs/admin.md, docs/config.md
 mod cli;
 mod config_cmd;
+mod dkim_cmd;
+mod dns_cmd;
 mod mailbox_cmd;
 mod queue_cmd;
 mod up;
@@ -53,6 +59,8 @@ fn main() -> std::process::ExitCode {
         cli::Command::Directory { action } => users_cmd::directory(&config, action),
         cli::Command::Mailbox { action } => mailbox_cmd::run(&config, action),
         cli::Command::Queue { action } => queue_cmd::run(&config, action),
+        cli::Command::Dkim { action } => dkim_cmd::run(&config, action),
+        cli::Command::Dns(dns) => dns_cmd::run(&config, dns),
     };
     match result {
         Ok(code) => code,

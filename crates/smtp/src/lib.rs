@@ -25,6 +25,7 @@
 
 pub mod client;
 pub mod data;
+pub mod dkim;
 pub mod headers;
 pub mod inbound;
 pub mod lines;
