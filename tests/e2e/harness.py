@@ -70,6 +70,10 @@ class Stack:
         self.imap_port = free_port()
         self.imaps_port = free_port()
         self.imap_admin_port = free_port()
+        self.submission_port = free_port()
+        self.submissions_port = free_port()
+        self.submission_admin_port = free_port()
+        self.dkim_dir = os.path.join(workdir, "dkim")
         # A DNS "server" that refuses at once (nothing listens): checks end in temperror fast.
         self.dns_port = free_port()
         self.procs = {}
@@ -106,6 +110,15 @@ class Stack:
                 "auth_failure_delay": "200ms",
                 "shutdown_grace": "5s",
             },
+            "submission": {
+                "listen": [f"127.0.0.1:{self.submission_port}"],
+                "tls_listen": [f"127.0.0.1:{self.submissions_port}"],
+                "admin_listen": f"127.0.0.1:{self.submission_admin_port}",
+                "relay_address": f"127.0.0.1:{self.relay_port}",
+                "auth_failure_delay": "200ms",
+                "dkim_dir": self.dkim_dir,
+                "shutdown_grace": "5s",
+            },
         }
         for section, values in (extra or {}).items():
             sections.setdefault(section, {}).update(values)
@@ -135,7 +148,7 @@ class Stack:
     def start(self, name="lmtp-mda", wait=True, env=None):
         log = open(os.path.join(self.dir, f"{name}.log"), "ab")
         self.logs[name] = log
-        if name in ("smtp-mta", "imap-server") and not os.path.exists(
+        if name in ("smtp-mta", "imap-server", "submission") and not os.path.exists(
                 os.path.join(self.dir, "tls", "cert.pem")):
             self.make_certificate()
         p = subprocess.Popen([binary(name), "--config", self.config, "--log-format", "text"],
@@ -147,7 +160,8 @@ class Stack:
 
     def admin_url(self, name="lmtp-mda"):
         port = {"smtp-mta": self.mta_admin_port,
-                "imap-server": self.imap_admin_port}.get(name, self.admin_port)
+                "imap-server": self.imap_admin_port,
+                "submission": self.submission_admin_port}.get(name, self.admin_port)
         return f"http://127.0.0.1:{port}"
 
     # --- IMAP clients --------------------------------------------------------------------------
@@ -170,6 +184,22 @@ class Stack:
                                   timeout=30)
         else:
             c = imaplib.IMAP4("127.0.0.1", self.imap_port, timeout=30)
+        if user:
+            c.login(user, password)
+        return c
+
+    def submit(self, user=None, password="secret-pw", tls="starttls"):
+        """An smtplib client on the submission port with STARTTLS (or implicit TLS when
+        `tls=True`, or plain text when `tls=False`), logged in as `user` when given."""
+        import smtplib
+        if tls is True:
+            c = smtplib.SMTP_SSL("127.0.0.1", self.submissions_port, context=self.tls_context(),
+                                 timeout=30)
+        else:
+            c = smtplib.SMTP("127.0.0.1", self.submission_port, timeout=30)
+            if tls == "starttls":
+                c.starttls(context=self.tls_context())
+        c.ehlo("client.test")
         if user:
             c.login(user, password)
         return c

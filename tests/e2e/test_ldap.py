@@ -1,6 +1,6 @@
 """The stack with its users in a real OpenLDAP slapd: mail to a user, an alias and a group
-arrives over SMTP → queue → LMTP; IMAP logins by address and uid; an injection attempt matches
-nobody; slapd down means 4xx
+arrives over SMTP → queue → LMTP; IMAP and submission logins by address and uid; an injection
+attempt matches nobody; slapd down means 4xx
 and queued mail, delivered once slapd is back, nothing bounced; failover to a second slapd."""
 import imaplib
 import os
@@ -156,6 +156,56 @@ class LdapImapLoginTests(LdapStackTest):
         self.assertIn("UNAVAILABLE", self.login("alice@example.com", "alice-pw"))
         self.slapds[0].start()
         wait_for(lambda: self.login("alice@example.com", "alice-pw") == "OK", timeout=15,
+                 what="login after slapd is back")
+
+
+class LdapSubmissionLoginTests(LdapStackTest):
+    """submission logins against slapd: by address and by uid; the user may send as their
+    alternate address; wrong passwords, locked/expired accounts and injection attempts are
+    `535 5.7.8`; slapd down is `454 4.7.0`, never a wrong password."""
+
+    def setUp(self):
+        super().setUp()
+        self.stack.start("submission")
+
+    def login(self, user, password):
+        c = self.stack.submit()
+        try:
+            code, text = c.login(user, password)
+            return code
+        except smtplib.SMTPAuthenticationError as e:
+            return e.smtp_code
+        except smtplib.SMTPServerDisconnected:
+            return "disconnected"
+        finally:
+            try:
+                c.quit()
+            except smtplib.SMTPException:
+                pass
+
+    def test_logins_by_address_and_uid_and_sending(self):
+        for login in ["alice@example.com", "a.smith@example.com", "alice"]:
+            self.assertEqual(self.login(login, "alice-pw"), 235, login)
+        self.assertEqual(self.login("we*ird(1)\\", "weird-pw"), 235)
+        with self.stack.submit("alice", "alice-pw") as c:
+            # Her alternate address is hers; Bob's is not.
+            c.sendmail("a.smith@example.com", ["bob@example.com"],
+                       "From: a.smith@example.com\r\nSubject: from ldap\r\n\r\nhi\r\n")
+            code, _ = c.mail("bob@example.com")
+            self.assertEqual(code, 553)
+        wait_for(lambda: len(self.inbox("bob@example.com")) == 1, what="bob's message")
+
+    def test_wrong_passwords_disabled_accounts_and_injection_fail(self):
+        for user, password in [("alice@example.com", "wrong"), ("carol@example.com", "carol-pw"),
+                               ("dave@example.com", "dave-pw"), ("*)(uid=*", "alice-pw"),
+                               ("weird*name@example.com", "decoy-pw")]:
+            self.assertEqual(self.login(user, password), 535, user)
+
+    def test_slapd_down_is_temporary(self):
+        self.slapds[0].stop()
+        self.assertEqual(self.login("alice@example.com", "alice-pw"), 454)
+        self.slapds[0].start()
+        wait_for(lambda: self.login("alice@example.com", "alice-pw") == 235, timeout=15,
                  what="login after slapd is back")
 
 

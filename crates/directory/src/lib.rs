@@ -23,6 +23,7 @@ pub mod expand;
 pub mod ldap;
 mod open;
 pub mod password;
+pub mod sasl;
 pub mod static_file;
 pub mod throttle;
 

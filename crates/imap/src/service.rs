@@ -6,7 +6,6 @@
 //! handshake before the greeting (RFC 8314). Both share one connection limit, one login
 //! throttle and one inotify watcher.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +13,8 @@ use std::time::Duration;
 use mailstack_config::Config;
 use mailstack_directory::{AuthThrottle, DirectoryError};
 use mailstack_net::{
-    Admission, ListenAddr, Listener, NetError, ReloadingTlsAcceptor, Server, ServerLimits, Shutdown,
+    Admission, ImplicitTls, Listener, NetError, ReloadingTlsAcceptor, Server, ServerLimits,
+    Shutdown,
 };
 use mailstack_store::{Store, StoreError, StoreOptions};
 use mailstack_telemetry::{Metrics, Readiness, TelemetryError, bind_admin, spawn_admin};
@@ -92,13 +92,7 @@ pub async fn run_imap(config: &Config, shutdown: Shutdown) -> Result<(), Service
     let admin = bind_admin(&section.admin_listen).await?;
     let watcher = MaildirWatcher::new()?;
     // Connections arriving on these local addresses speak TLS from the first byte.
-    let implicit_tls: Vec<SocketAddr> = tls_listeners
-        .iter()
-        .filter_map(|l| match l.local_addr() {
-            ListenAddr::Tcp(a) => Some(a),
-            _ => None,
-        })
-        .collect();
+    let implicit_tls = ImplicitTls::of(&tls_listeners);
     let listeners: Vec<Listener> = plain_listeners.into_iter().chain(tls_listeners).collect();
 
     let metrics = Metrics::new();
@@ -128,7 +122,6 @@ pub async fn run_imap(config: &Config, shutdown: Shutdown) -> Result<(), Service
         admin = %section.admin_listen, "imap-server ready"
     );
 
-    let implicit_tls = Arc::new(implicit_tls);
     server
         .run(
             shutdown.clone(),
@@ -141,22 +134,13 @@ pub async fn run_imap(config: &Config, shutdown: Shutdown) -> Result<(), Service
                 let tls = tls.clone();
                 let implicit_tls = implicit_tls.clone();
                 async move {
-                    let wants_tls = peer
-                        .local
-                        .is_some_and(|l| is_implicit_tls(&implicit_tls, l));
                     let mut conn = conn;
-                    if wants_tls {
+                    if implicit_tls.applies_to(&peer) {
                         let Some(tls) = tls else { return };
-                        let acceptor = tls.acceptor();
-                        let handshake = conn.start_tls(&acceptor);
-                        conn = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, handshake).await {
-                            Ok(Ok(c)) => c,
-                            Ok(Err(e)) => {
-                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                                return;
-                            }
-                            Err(_) => return,
-                        };
+                        let handshake =
+                            ImplicitTls::handshake(conn, &tls, &peer, TLS_HANDSHAKE_TIMEOUT);
+                        let Some(c) = handshake.await else { return };
+                        conn = c;
                     }
                     if let Admission::OverLimit(_) = admission {
                         let _ = conn
@@ -187,39 +171,4 @@ pub async fn run_imap(config: &Config, shutdown: Shutdown) -> Result<(), Service
     let _ = admin_task.await;
     tracing::info!("imap-server stopped");
     Ok(())
-}
-
-/// Whether a connection to local address `local` came through one of the implicit-TLS
-/// listeners (`[::]:993` matches any local address with port 993).
-fn is_implicit_tls(listeners: &[SocketAddr], local: SocketAddr) -> bool {
-    let ip = local.ip().to_canonical();
-    listeners.iter().any(|l| {
-        l.port() == local.port() && (l.ip().is_unspecified() || l.ip().to_canonical() == ip)
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn implicit_tls_listener_matching() {
-        let listeners: Vec<SocketAddr> = vec![
-            "[::]:993".parse().unwrap(),
-            "127.0.0.1:1993".parse().unwrap(),
-        ];
-        assert!(is_implicit_tls(&listeners, "10.0.0.1:993".parse().unwrap()));
-        assert!(is_implicit_tls(
-            &listeners,
-            "[::ffff:127.0.0.1]:1993".parse().unwrap()
-        ));
-        assert!(!is_implicit_tls(
-            &listeners,
-            "10.0.0.1:1993".parse().unwrap()
-        ));
-        assert!(!is_implicit_tls(
-            &listeners,
-            "127.0.0.1:143".parse().unwrap()
-        ));
-    }
 }

@@ -51,7 +51,7 @@ pub(crate) fn run(
             }
             r
         };
-        let (lmtp, mta, imap) = tokio::join!(
+        let (lmtp, mta, imap, submission) = tokio::join!(
             async {
                 let r = mailstack_smtp::service::run_lmtp(&config, shutdown.clone()).await;
                 stop_all(r.context("lmtp-mda"))
@@ -64,8 +64,12 @@ pub(crate) fn run(
                 let r = mailstack_imap::service::run_imap(&config, shutdown.clone()).await;
                 stop_all(r.context("imap-server"))
             },
+            async {
+                let r = mailstack_smtp::service::run_submission(&config, shutdown.clone()).await;
+                stop_all(r.context("submission"))
+            },
         );
-        lmtp.and(mta).and(imap)
+        lmtp.and(mta).and(imap).and(submission)
     })?;
     Ok(ExitCode::SUCCESS)
 }
@@ -115,12 +119,22 @@ fn print_banner(config: &Config, path: &Path) {
         config.imap.tls_listen.join(", "),
         config.imap.admin_listen
     );
+    println!(
+        "  submission SMTP AUTH on {} (STARTTLS), {} (TLS)   admin http://{}/readyz",
+        config.submission.listen.join(", "),
+        config.submission.tls_listen.join(", "),
+        config.submission.admin_listen
+    );
+    println!("  DKIM keys  {}", config.submission.dkim_dir);
     println!("  mail store {}", config.store.root);
     println!("  queue      {}", config.queue.dir);
     println!("  users      {}", config.directory.users_file);
     println!();
     println!("Add a user:   mailctl user add alice@example.com");
     println!("Send a mail:  swaks --server 127.0.0.1:2525 --to alice@example.com");
+    println!(
+        "Send as a user: swaks --server 127.0.0.1:2587 --tls --auth-user alice@example.com --from alice@example.com --to bob@example.com"
+    );
     println!("Read it:      mutt -f imaps://alice@example.com@127.0.0.1:1993/INBOX");
     println!("Queue:        mailctl queue list");
     println!("Stop:         Ctrl-C");

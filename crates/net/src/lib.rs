@@ -65,6 +65,7 @@
 mod addr;
 mod connection;
 mod error;
+mod implicit;
 mod listener;
 mod selfsigned;
 mod server;
@@ -75,6 +76,7 @@ mod tls;
 pub use addr::ListenAddr;
 pub use connection::{Connection, Peer, TlsInfo};
 pub use error::{NetError, describe_listen_error};
+pub use implicit::ImplicitTls;
 pub use listener::Listener;
 pub use selfsigned::{ensure_self_signed, generate_self_signed};
 pub use server::{

@@ -34,4 +34,5 @@ pub mod reply;
 pub mod service;
 pub mod session;
 pub mod spool;
+pub mod submission;
 pub mod verify;

@@ -4,6 +4,7 @@
 //! [`AuthThrottle`]: mailstack_directory::AuthThrottle
 
 use mailstack_directory::AuthOutcome;
+use mailstack_directory::sasl::{self, LOGIN_PASSWORD_PROMPT, LOGIN_USERNAME_PROMPT, SaslError};
 use mailstack_store::Quota;
 
 use super::reply::{Done, store_error};
@@ -166,24 +167,14 @@ impl<S: ImapStream> Session<S> {
 
     /// RFC 4616: `authzid NUL authcid NUL passwd`; authzid empty or the same user.
     async fn plain(&mut self, data: &[u8]) -> Done {
-        let parts: Vec<&[u8]> = data.split(|&b| b == 0).collect();
-        let [authz, authc, pass] = parts.as_slice() else {
-            return Done::bad("Malformed PLAIN response");
-        };
-        let (Ok(authz), Ok(authc), Ok(pass)) = (
-            std::str::from_utf8(authz),
-            std::str::from_utf8(authc),
-            std::str::from_utf8(pass),
-        ) else {
-            return Done::bad("Malformed PLAIN response");
-        };
-        if !authz.is_empty() && authz != authc {
-            return Done::no(
+        match sasl::decode_plain(data) {
+            Ok(c) => self.check_password(c.login, c.password).await,
+            Err(SaslError::Malformed) => Done::bad("Malformed PLAIN response"),
+            Err(SaslError::OtherAuthorization) => Done::no(
                 Some(Code::AuthorizationFailed),
                 "Cannot act as another user",
-            );
+            ),
         }
-        self.check_password(authc, pass).await
     }
 
     async fn check_password(&mut self, login: &str, password: &str) -> Done {
@@ -248,10 +239,6 @@ impl<S: ImapStream> Session<S> {
         Done::ok_code(Code::Capability(caps), "Logged in")
     }
 }
-
-/// `Username:` and `Password:`, the prompts every AUTH LOGIN client expects.
-const LOGIN_USERNAME_PROMPT: &[u8] = b"Username:";
-const LOGIN_PASSWORD_PROMPT: &[u8] = b"Password:";
 
 /// A SASL exchange in progress.
 pub(super) enum Mechanism {

@@ -4,19 +4,22 @@
 //!
 //! - lmtp-mda: [`run_lmtp`].
 //! - smtp-mta (MX listener, relay listener, queue and its LMTP delivery): [`run_smtp_mta`].
+//! - submission (587 STARTTLS, 465 implicit TLS, forwarding to smtp-mta): [`run_submission`].
 
 mod lmtp;
 mod mta;
+mod submission;
 
 pub use lmtp::run_lmtp;
 pub use mta::run_smtp_mta;
+pub use submission::run_submission;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use mailstack_config::{Cidr, Config};
 use mailstack_directory::{Directory, DirectoryError};
-use mailstack_net::{Admission, NetError, Server, Shutdown};
+use mailstack_net::{Admission, ImplicitTls, NetError, ReloadingTlsAcceptor, Server, Shutdown};
 use mailstack_store::{Store, StoreError, StoreOptions};
 use mailstack_telemetry::TelemetryError;
 
@@ -73,13 +76,52 @@ pub(crate) async fn serve_sessions<H: MailHandler>(
     handler: Arc<H>,
     allowed: Option<Arc<Vec<Cidr>>>,
 ) {
+    let access = Access {
+        allowed,
+        implicit_tls: None,
+    };
+    serve_sessions_with(server, shutdown, grace, session, handler, access).await;
+}
+
+/// Who may connect to a server's listeners and how they start.
+#[derive(Clone, Default)]
+pub(crate) struct Access {
+    /// Only clients in these networks (the relay listener).
+    pub(crate) allowed: Option<Arc<Vec<Cidr>>>,
+    /// Connections to these listeners start with a TLS handshake (465).
+    pub(crate) implicit_tls: Option<(ImplicitTls, ReloadingTlsAcceptor)>,
+}
+
+/// Time allowed for the TLS handshake on an implicit-TLS port.
+const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// [`serve_sessions`] with implicit TLS on some listeners.
+pub(crate) async fn serve_sessions_with<H: MailHandler>(
+    server: Server,
+    shutdown: Shutdown,
+    grace: std::time::Duration,
+    session: Arc<SessionConfig>,
+    handler: Arc<H>,
+    access: Access,
+) {
     server
         .run(shutdown, grace, move |conn, peer, admission, sd| {
             let session = session.clone();
             let handler = handler.clone();
-            let allowed = allowed.clone();
+            let Access {
+                allowed,
+                implicit_tls,
+            } = access.clone();
             async move {
                 use tokio::io::AsyncWriteExt;
+                let mut conn = conn;
+                if let Some((ports, tls)) = &implicit_tls
+                    && ports.applies_to(&peer)
+                {
+                    let handshake = ImplicitTls::handshake(conn, tls, &peer, TLS_HANDSHAKE_TIMEOUT);
+                    let Some(c) = handshake.await else { return };
+                    conn = c;
+                }
                 let refuse = if let Admission::OverLimit(_) = admission {
                     Some(Reply::too_many_connections(&session.hostname))
                 } else if let Some(nets) = &allowed {
@@ -94,7 +136,6 @@ pub(crate) async fn serve_sessions<H: MailHandler>(
                     None
                 };
                 if let Some(reply) = refuse {
-                    let mut conn = conn;
                     let _ = conn.write_all(reply.to_wire().as_bytes()).await;
                     let _ = conn.shutdown().await;
                     return;

@@ -1,13 +1,16 @@
 //! The SMTP/LMTP session: one state machine shared by every listener, with a [`Mode`] for the
 //! differences: LMTP (LHLO, one DATA reply per recipient), public SMTP (EHLO/HELO, STARTTLS,
-//! recipients limited to local domains by the handler) and the internal relay listener.
+//! recipients limited to local domains by the handler), the internal relay listener and
+//! submission (AUTH required before MAIL, RFC 6409).
 //! Policy and delivery are behind [`MailHandler`]; this module only speaks the protocol:
 //! framing, limits, ordering, pipelining, STARTTLS and timeouts.
 //!
 //! - [`stream`]: the streams a session runs over (and STARTTLS on them).
 //! - [`body`]: DATA and BDAT reception with the size and bare-newline policies.
 //! - [`replies`]: EHLO/LHLO capability lists and parser-error replies.
+//! - [`auth`]: the SMTP AUTH exchange (RFC 4954) of submission.
 
+mod auth;
 mod body;
 mod replies;
 
@@ -38,6 +41,8 @@ pub enum Mode {
     Smtp,
     /// SMTP on the internal relay listener (trusted clients; the handler may relay).
     Relay,
+    /// Message submission (RFC 6409): AUTH is required before MAIL.
+    Submission,
 }
 
 impl Mode {
@@ -71,6 +76,10 @@ pub struct SessionConfig {
     pub max_junk_commands: usize,
     /// The certificate for STARTTLS (SMTP modes); `None`: STARTTLS is not offered.
     pub tls: Option<ReloadingTlsAcceptor>,
+    /// Submission: offer and accept AUTH before TLS (tests and trusted networks only).
+    pub allow_plaintext_auth: bool,
+    /// Submission: failed AUTH attempts after which the connection is closed.
+    pub max_auth_failures: usize,
 }
 
 impl SessionConfig {
@@ -88,6 +97,8 @@ impl SessionConfig {
             max_errors: 20,
             max_junk_commands: 100,
             tls: None,
+            allow_plaintext_auth: false,
+            max_auth_failures: 3,
         }
     }
 }
@@ -99,6 +110,25 @@ pub struct RecipientParams {
     pub orcpt: Option<String>,
     /// `NOTIFY=` flags as smtp-proto's `RCPT_NOTIFY_*` bits; 0 = not given.
     pub notify: u64,
+}
+
+impl RecipientParams {
+    /// `NOTIFY=` as the queue records it (the defaults when not given).
+    pub fn queue_notify(&self) -> mailstack_queue::Notify {
+        use mailstack_queue::Notify;
+        if self.notify == 0 {
+            return Notify::default();
+        }
+        if self.notify & smtp_proto::RCPT_NOTIFY_NEVER != 0 {
+            return Notify::NEVER;
+        }
+        Notify {
+            success: self.notify & smtp_proto::RCPT_NOTIFY_SUCCESS != 0,
+            failure: self.notify & smtp_proto::RCPT_NOTIFY_FAILURE != 0,
+            delay: self.notify & smtp_proto::RCPT_NOTIFY_DELAY != 0,
+            never: false,
+        }
+    }
 }
 
 /// The envelope of the transaction in progress.
@@ -128,6 +158,8 @@ pub struct Envelope {
     pub smtputf8: bool,
     /// DSN parameters of each accepted recipient, in the order of the recipients.
     pub rcpt_params: Vec<RecipientParams>,
+    /// Submission: the canonical address of the user who authenticated (AUTH).
+    pub auth_user: Option<String>,
 }
 
 /// Policy and delivery for a session. The session calls these in protocol order: recipients
@@ -152,6 +184,24 @@ pub trait MailHandler: Send + Sync + 'static {
         recipients: &[(String, Self::Recipient)],
         message: &Spool,
     ) -> Vec<Reply>;
+
+    /// Check the sender at MAIL (`envelope.sender` is set): accepted, or the reply to send.
+    /// Submission checks that the authenticated user may use the address.
+    async fn check_sender(&self, _envelope: &Envelope) -> Result<(), Reply> {
+        Ok(())
+    }
+
+    /// AUTH (submission only): check a login and password. `Ok` carries the user's canonical
+    /// address; a wrong password is `535 5.7.8`, an unreachable directory `454 4.7.0`. The
+    /// handler slows failures down itself (it knows the client address from `envelope`).
+    async fn authenticate(
+        &self,
+        _envelope: &Envelope,
+        _login: &str,
+        _password: &str,
+    ) -> Result<String, Reply> {
+        Err(Reply::not_implemented("AUTH"))
+    }
 }
 
 /// A new transaction id: a [`mailstack_queue::QueueId`], unique on this host and sortable by
@@ -247,7 +297,9 @@ where
     let mut io = Io::new(stream);
     let greeting = match cfg.mode {
         Mode::Lmtp => format!("220 {} LMTP ready\r\n", cfg.hostname),
-        Mode::Smtp | Mode::Relay => format!("220 {} ESMTP mailstack\r\n", cfg.hostname),
+        Mode::Smtp | Mode::Relay | Mode::Submission => {
+            format!("220 {} ESMTP mailstack\r\n", cfg.hostname)
+        }
     };
     if let Err(ending) = io.send(&mut greeting.clone(), cfg.timeout).await {
         return ending;
@@ -267,6 +319,10 @@ where
     let mut junk = 0usize;
     // LMTP: the id our client (smtp-mta, Postfix) gave the next message with XFORWARD IDENT.
     let mut forwarded_id: Option<String> = None;
+    // Submission: who authenticated (kept across EHLO and RSET, forgotten at STARTTLS), and
+    // how many AUTH attempts failed on a wrong password.
+    let mut authed: Option<String> = None;
+    let mut auth_failures = 0usize;
 
     let ending = loop {
         // Flush replies only when the client has nothing more pipelined (RFC 2920).
@@ -343,7 +399,7 @@ where
                     state = State::Ready;
                     env = fresh_envelope(host.to_string(), io.tls.clone());
                     env.protocol = "LMTP";
-                    Some(ehlo_reply(&cfg, false))
+                    Some(ehlo_reply(&cfg, false, false))
                 }
                 Request::Ehlo { host } if !cfg.mode.is_lmtp() => {
                     is_junk = !matches!(state, State::Fresh);
@@ -351,7 +407,9 @@ where
                     env = fresh_envelope(host.to_string(), io.tls.clone());
                     env.protocol = if io.tls.is_some() { "ESMTPS" } else { "ESMTP" };
                     let offer_tls = cfg.tls.is_some() && io.tls.is_none();
-                    Some(ehlo_reply(&cfg, offer_tls))
+                    let offer_auth = cfg.mode == Mode::Submission
+                        && (io.tls.is_some() || cfg.allow_plaintext_auth);
+                    Some(ehlo_reply(&cfg, offer_tls, offer_auth))
                 }
                 Request::Helo { host } if !cfg.mode.is_lmtp() => {
                     is_junk = !matches!(state, State::Fresh);
@@ -390,10 +448,68 @@ where
                             };
                             // RFC 3207 §4.2: forget everything, the client must EHLO again.
                             state = State::Fresh;
+                            authed = None;
                             env = fresh_envelope(String::new(), io.tls.clone());
                             None
                         }
                     }
+                }
+                Request::Auth {
+                    mechanism,
+                    initial_response,
+                } if cfg.mode == Mode::Submission => match (&state, &authed) {
+                    (State::Fresh, _) => Some(Reply::bad_sequence("Send EHLO first")),
+                    (State::Mail { .. }, _) => Some(Reply::bad_sequence(
+                        "AUTH not allowed during a mail transaction",
+                    )),
+                    (_, Some(_)) => Some(Reply::bad_sequence("Already authenticated")),
+                    _ if io.tls.is_none() && !cfg.allow_plaintext_auth => Some(Reply::new(
+                        538,
+                        "5.7.11",
+                        "Encryption required: use STARTTLS before AUTH",
+                    )),
+                    _ => {
+                        let result = auth::exchange(
+                            &mut io,
+                            &cfg,
+                            &*handler,
+                            &env,
+                            mechanism,
+                            &initial_response,
+                        )
+                        .await;
+                        match result {
+                            Err(ending) => break ending,
+                            Ok(auth::AuthResult::Accepted(user)) => {
+                                tracing::info!(peer = %peer, user = %user, "submission login");
+                                authed = Some(user);
+                                Some(Reply::new(235, "2.7.0", "Authentication successful"))
+                            }
+                            Ok(auth::AuthResult::Failed(reply)) => Some(reply),
+                            Ok(auth::AuthResult::Rejected(reply)) => {
+                                auth_failures += 1;
+                                if auth_failures >= cfg.max_auth_failures {
+                                    out.push_str(&reply.to_wire());
+                                    out.push_str(
+                                        &Reply::new(
+                                            421,
+                                            "4.7.0",
+                                            format!(
+                                                "{} Too many authentication failures",
+                                                cfg.hostname
+                                            ),
+                                        )
+                                        .to_wire(),
+                                    );
+                                    break Ending::TooManyErrors;
+                                }
+                                Some(reply)
+                            }
+                        }
+                    }
+                },
+                Request::Mail { .. } if cfg.mode == Mode::Submission && authed.is_none() => {
+                    Some(Reply::new(530, "5.7.0", "Authentication required"))
                 }
                 Request::Mail { from } => match state {
                     State::Fresh => Some(Reply::bad_sequence(if cfg.mode.is_lmtp() {
@@ -413,7 +529,7 @@ where
                             || from.by != 0
                             || from.solicit.is_some()
                             || from.mtrk.is_some()
-                            || from.auth.is_some()
+                            || (from.auth.is_some() && cfg.mode != Mode::Submission)
                             || from.hold_for != 0
                             || from.hold_until != 0
                             || from.mt_priority != 0;
@@ -431,12 +547,25 @@ where
                             env.env_id = from.env_id.map(|e| e.to_string());
                             env.smtputf8 = from.flags & smtp_proto::MAIL_SMTPUTF8 != 0;
                             env.rcpt_params.clear();
-                            state = State::Mail {
-                                rcpts: Vec::new(),
-                                chunks: None,
-                            };
-                            tracing::debug!(id = %env.id, sender = %env.sender, "MAIL");
-                            Some(Reply::sender_ok())
+                            env.auth_user = authed.clone();
+                            if authed.is_some() {
+                                env.protocol = if io.tls.is_some() {
+                                    "ESMTPSA"
+                                } else {
+                                    "ESMTPA"
+                                };
+                            }
+                            match handler.check_sender(&env).await {
+                                Ok(()) => {
+                                    state = State::Mail {
+                                        rcpts: Vec::new(),
+                                        chunks: None,
+                                    };
+                                    tracing::debug!(id = %env.id, sender = %env.sender, "MAIL");
+                                    Some(Reply::sender_ok())
+                                }
+                                Err(reply) => Some(reply),
+                            }
                         }
                     }
                 },

@@ -6,11 +6,15 @@ use crate::reply::Reply;
 
 /// `250-host` + extensions. STARTTLS only when offered (SMTP modes, certificate configured,
 /// not yet in TLS); CHUNKING and SMTPUTF8/DSN only in SMTP modes.
-pub(super) fn ehlo_reply(cfg: &SessionConfig, offer_tls: bool) -> Reply {
+/// AUTH only when offered (submission, and TLS active unless plaintext AUTH is allowed).
+pub(super) fn ehlo_reply(cfg: &SessionConfig, offer_tls: bool, offer_auth: bool) -> Reply {
     let mut lines = vec![cfg.hostname.clone(), "PIPELINING".into()];
     lines.push(format!("SIZE {}", cfg.max_message_size));
     if offer_tls {
         lines.push("STARTTLS".into());
+    }
+    if offer_auth {
+        lines.push(super::auth::OFFERED.into());
     }
     lines.push("8BITMIME".into());
     lines.push("ENHANCEDSTATUSCODES".into());

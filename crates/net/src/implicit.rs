@@ -1,0 +1,97 @@
+//! Implicit TLS (RFC 8314): telling connections to the TLS-from-the-first-byte listeners
+//! (993, 465) from those to the STARTTLS ones (143, 587) when one [`Server`] runs both, and
+//! the handshake those connections start with.
+//!
+//! [`Server`]: crate::Server
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::{Connection, ListenAddr, Listener, Peer, ReloadingTlsAcceptor};
+
+/// The local addresses of the implicit-TLS listeners. Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct ImplicitTls {
+    addrs: Arc<Vec<SocketAddr>>,
+}
+
+impl ImplicitTls {
+    /// The implicit-TLS listeners are `listeners` (bound already; unix sockets are ignored).
+    pub fn of(listeners: &[Listener]) -> Self {
+        let addrs = listeners
+            .iter()
+            .filter_map(|l| match l.local_addr() {
+                ListenAddr::Tcp(a) => Some(a),
+                ListenAddr::Unix(_) => None,
+            })
+            .collect();
+        ImplicitTls {
+            addrs: Arc::new(addrs),
+        }
+    }
+
+    /// Whether `peer` connected to one of them (`[::]:993` matches any local address with
+    /// port 993).
+    pub fn applies_to(&self, peer: &Peer) -> bool {
+        let Some(local) = peer.local else {
+            return false;
+        };
+        let ip = local.ip().to_canonical();
+        self.addrs.iter().any(|l| {
+            l.port() == local.port() && (l.ip().is_unspecified() || l.ip().to_canonical() == ip)
+        })
+    }
+
+    /// The handshake, within `timeout`. `None` when it failed or took too long (logged at
+    /// debug level: port scanners do this all day).
+    pub async fn handshake(
+        conn: Connection,
+        tls: &ReloadingTlsAcceptor,
+        peer: &Peer,
+        timeout: Duration,
+    ) -> Option<Connection> {
+        let acceptor = tls.acceptor();
+        match tokio::time::timeout(timeout, conn.start_tls(&acceptor)).await {
+            Ok(Ok(c)) => Some(c),
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                None
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "TLS handshake timed out");
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(local: &str) -> Peer {
+        Peer {
+            addr: Some("192.0.2.1:40000".parse().unwrap()),
+            local: Some(local.parse().unwrap()),
+        }
+    }
+
+    #[test]
+    fn wildcard_and_exact_listeners_match_by_port() {
+        let tls = ImplicitTls {
+            addrs: Arc::new(vec![
+                "[::]:993".parse().unwrap(),
+                "127.0.0.1:465".parse().unwrap(),
+            ]),
+        };
+        assert!(tls.applies_to(&peer("10.0.0.1:993")));
+        assert!(tls.applies_to(&peer("[::ffff:127.0.0.1]:465")));
+        assert!(!tls.applies_to(&peer("10.0.0.1:465")));
+        assert!(!tls.applies_to(&peer("10.0.0.1:143")));
+        assert!(!tls.applies_to(&Peer {
+            addr: None,
+            local: None
+        }));
+    }
+}
