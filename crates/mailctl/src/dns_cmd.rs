@@ -57,7 +57,8 @@ fn records(domain: &str, host: &str, dkim_dir: &Path) -> String {
         "; DNS records for the mail domain {domain}, served by {host}."
     ));
     line(&format!(
-        "; {host} itself needs A/AAAA records, and each of its addresses a PTR record naming {host}."
+        "; {host} itself needs A/AAAA records, and each of its addresses a PTR record naming \
+         {host}."
     ));
     line("");
     line("; MX: mail for the domain is delivered to this host.");

@@ -450,7 +450,8 @@ fn pkcs1_rsa_keys_as_opendkim_writes_them_are_accepted() {
     let rsa = generate_key(KeyAlgorithm::Rsa).unwrap();
     let der = PrivateKeyDer::from_pem_slice(rsa.pem.as_bytes()).unwrap();
     let pkcs8 = der.secret_der();
-    // PrivateKeyInfo: SEQUENCE { 0, AlgorithmIdentifier (rsaEncryption), OCTET STRING { RSAPrivateKey } }
+    // PrivateKeyInfo: SEQUENCE { 0, AlgorithmIdentifier (rsaEncryption),
+    //                           OCTET STRING { RSAPrivateKey } }
     assert_eq!(&pkcs8[22..24], &[0x04, 0x82], "2048-bit layout");
     let pkcs1 = pem_encode("RSA PRIVATE KEY", &pkcs8[26..]);
     let key = KeyFile::from_pem(pkcs1.as_bytes()).unwrap();
@@ -510,6 +511,26 @@ fn selectors_are_listed_from_key_files() {
         active_selectors(dir.path(), "example.org").unwrap(),
         ["s202611"]
     );
+}
+
+#[test]
+fn the_signer_is_shared_between_tasks() {
+    fn shareable<T: Clone + Send + Sync + 'static>() {}
+    shareable::<DkimSigner>();
+    shareable::<DkimError>();
+    let dir = tempfile::tempdir().unwrap();
+    install_key(dir.path(), "example.org", "sel", KeyAlgorithm::Ed25519);
+    activate(dir.path(), "example.org", "sel");
+    let signer = DkimSigner::new(dir.path());
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let signer = signer.clone();
+            std::thread::spawn(move || signer.sign("example.org", MESSAGE.as_bytes()))
+        })
+        .collect();
+    for thread in threads {
+        assert!(thread.join().unwrap().unwrap().is_some());
+    }
 }
 
 #[test]
