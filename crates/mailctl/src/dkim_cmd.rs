@@ -29,7 +29,12 @@ pub(crate) fn run(config: &Path, action: DkimAction) -> anyhow::Result<ExitCode>
             algo,
             activate,
         } => keygen(&dir, &domain, selector, algo, activate),
-        DkimAction::Activate { domain, selectors } => activate_cmd(&dir, &domain, &selectors),
+        DkimAction::Activate {
+            domain,
+            selectors,
+            force,
+            resolver,
+        } => activate_cmd(&dir, &domain, &selectors, force, resolver.as_deref()),
         DkimAction::Show { domain, selector } => show(&dir, &domain, selector),
     }
 }
@@ -168,7 +173,13 @@ fn write_selectors(path: &Path, selectors: &[String]) -> anyhow::Result<()> {
     replace(path, format!("{}\n", selectors.join(" ")).as_bytes(), 0o644)
 }
 
-fn activate_cmd(dir: &Path, domain: &str, selectors: &[String]) -> anyhow::Result<ExitCode> {
+fn activate_cmd(
+    dir: &Path,
+    domain: &str,
+    selectors: &[String],
+    force: bool,
+    resolver: Option<&str>,
+) -> anyhow::Result<ExitCode> {
     let domain = domain_arg(domain)?;
     if selectors.len() > dkim::MAX_ACTIVE {
         bail!("at most {} keys sign at once", dkim::MAX_ACTIVE);
@@ -181,6 +192,17 @@ fn activate_cmd(dir: &Path, domain: &str, selectors: &[String]) -> anyhow::Resul
         }
         let key = KeyFile::read(&dkim::key_path(dir, &domain, &selector))?;
         keys.push((selector, key));
+    }
+    if !force {
+        let problems = crate::dns_cmd::unpublished(&domain, &keys, resolver)?;
+        if !problems.is_empty() {
+            bail!(
+                "not activated: receivers could not verify the signatures yet:\n  {}\n\
+                 Publish the records (mailctl dkim show {domain} --selector S), wait for them to \
+                 be visible, and run this again (--force skips the check).",
+                problems.join("\n  ")
+            );
+        }
     }
     let names: Vec<String> = keys.iter().map(|(s, _)| s.clone()).collect();
     write_selectors(&dkim::selector_path(dir, &domain), &names)?;

@@ -226,6 +226,25 @@ impl KeyFile {
         }
     }
 
+    /// Whether a published TXT record (its strings joined) carries this key: same `p=` (white
+    /// space ignored) and `k=` (`rsa` when absent), and not revoked (empty `p=`).
+    pub fn matches_record(&self, record: &str) -> bool {
+        let mut k = "rsa".to_string();
+        let mut p = None;
+        for tag in record.split(';') {
+            let Some((name, value)) = tag.split_once('=') else {
+                continue;
+            };
+            let value: String = value.chars().filter(|c| !c.is_whitespace()).collect();
+            match name.trim() {
+                "k" => k = value.to_ascii_lowercase(),
+                "p" => p = Some(value),
+                _ => {}
+            }
+        }
+        k == self.algorithm.tag() && p.is_some_and(|p| p == BASE64.encode(&self.public))
+    }
+
     /// The TXT record text to publish at `<selector>._domainkey.<domain>`:
     /// `v=DKIM1; k=rsa; p=<base64>`.
     pub fn dns_record(&self) -> String {

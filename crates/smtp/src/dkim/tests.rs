@@ -460,6 +460,24 @@ fn pkcs1_rsa_keys_as_opendkim_writes_them_are_accepted() {
 }
 
 #[test]
+fn published_records_are_matched_to_keys() {
+    let rsa = generate_key(KeyAlgorithm::Rsa).unwrap().key;
+    let ed = generate_key(KeyAlgorithm::Ed25519).unwrap().key;
+    let record = rsa.dns_record();
+    assert!(rsa.matches_record(&record));
+    // As DNS providers reformat it: spaces, no k=, another order, extra tags.
+    let p = record.split("p=").nth(1).unwrap();
+    let (a, b) = p.split_at(100);
+    assert!(rsa.matches_record(&format!("p={a} {b} ; v=DKIM1; t=s")));
+    assert!(!rsa.matches_record(&ed.dns_record()));
+    assert!(!ed.matches_record(&record));
+    assert!(!rsa.matches_record("v=DKIM1; k=rsa; p="), "revoked");
+    assert!(!rsa.matches_record(&record.replace("k=rsa", "k=ed25519")));
+    assert!(!rsa.matches_record(""));
+    assert!(ed.matches_record(&ed.dns_record()));
+}
+
+#[test]
 fn names_and_selectors_are_checked() {
     for good in [
         "example.org",
