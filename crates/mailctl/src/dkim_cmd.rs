@@ -108,6 +108,15 @@ fn keygen(
             key_path.display()
         );
     }
+    // A selector file that cannot be read is left alone unless --activate replaces it.
+    let previous = match dkim::active_selectors(dir, &domain) {
+        Ok(previous) => previous,
+        Err(e) if activate => {
+            eprintln!("mailctl: warning: {e} (replaced)");
+            Vec::new()
+        }
+        Err(e) => return Err(e.into()),
+    };
     let generated = dkim::generate_key(algorithm)?;
     let domain_dir = dir.join(&domain);
     fs::DirBuilder::new()
@@ -118,7 +127,6 @@ fn keygen(
     write_new(&key_path, generated.pem.as_bytes())?;
 
     let selector_path = dkim::selector_path(dir, &domain);
-    let previous = dkim::active_selectors(dir, &domain).unwrap_or_default();
     let now_active = activate || previous.is_empty();
     let key = &generated.key;
     println!(

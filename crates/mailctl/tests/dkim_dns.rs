@@ -445,3 +445,28 @@ fn show_and_activate_explain_what_is_missing() {
         "{zone}"
     );
 }
+
+#[test]
+fn a_broken_selector_file_is_kept_unless_activate_replaces_it() {
+    let setup = Setup::new();
+    let domain_dir = setup.dkim_dir().join("example.org");
+    std::fs::create_dir_all(&domain_dir).unwrap();
+    std::fs::write(domain_dir.join("selector"), "../../etc/passwd\n").unwrap();
+    let out = setup.mailctl(&["dkim", "keygen", "example.org", "--selector", "a"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a valid DKIM selector"));
+    assert!(!domain_dir.join("a.key").exists(), "nothing written");
+
+    setup.ok(&[
+        "dkim",
+        "keygen",
+        "example.org",
+        "--selector",
+        "b",
+        "--activate",
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(domain_dir.join("selector")).unwrap(),
+        "b\n"
+    );
+}
