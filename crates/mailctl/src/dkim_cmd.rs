@@ -127,7 +127,9 @@ fn keygen(
     write_new(&key_path, generated.pem.as_bytes())?;
 
     let selector_path = dkim::selector_path(dir, &domain);
-    let now_active = activate || previous.is_empty();
+    // Only the first key of a domain (no selector file yet) becomes active by itself; an empty
+    // selector file means the administrator stopped signing on purpose.
+    let now_active = activate || !selector_path.exists();
     let key = &generated.key;
     println!(
         "; DKIM key of {domain}, selector {selector}: {}, written to {}",
@@ -154,14 +156,17 @@ fn keygen(
             let replaced = replaced.join(", ");
             println!(
                 "; active now instead of {replaced}: submission signs with it within 10 s. \
-                 Publish the record below first; keep the old record for a week."
+                 Publish the record below at once; keep the old record for a week."
             );
         }
     } else {
+        let now = match previous.as_slice() {
+            [] => "no key signs now".to_string(),
+            keys => format!("{} signs", keys.join(", ")),
+        };
         println!(
-            "; not active ({} signs). Publish the record below, wait until it is visible, then: \
-             mailctl dkim activate {domain} SELECTOR... (the keys that shall sign)",
-            previous.join(", ")
+            "; not active ({now}). Publish the record below, wait until it is visible, then: \
+             mailctl dkim activate {domain} SELECTOR... (the keys that shall sign)"
         );
     }
     if algorithm == KeyAlgorithm::Ed25519 {
