@@ -549,10 +549,12 @@ config_section! {
         /// Leave the client's IP address and host name out of the `Received:` header that
         /// submission adds (recipients then do not learn the sender's home address).
         pub hide_client_ip: bool = false,
-        /// Sign with DKIM when a key for the `From:` domain exists in `dkim_dir`.
+        /// Sign with DKIM (RFC 6376) when the `From:` domain has an active key in `dkim_dir`;
+        /// mail from a domain without a key goes out unsigned.
         pub dkim_sign: bool = true,
-        /// DKIM keys: `<dkim_dir>/<domain>/<selector>.key` (PKCS#8 PEM, written by `mailctl
-        /// dkim keygen`); the selector named in `<dkim_dir>/<domain>/selector` signs.
+        /// DKIM keys: `<dkim_dir>/<domain>/<selector>.key` (PKCS#8 PEM, RSA or Ed25519, mode
+        /// 0600, readable by submission; made by `mailctl dkim keygen`). The selector(s) named
+        /// in `<dkim_dir>/<domain>/selector` sign; changes are picked up within 10 seconds.
         pub dkim_dir: String = "/etc/mailstack/dkim".into(),
         /// Concurrent connections in total.
         pub max_connections: usize = 1000,

@@ -120,14 +120,20 @@ pub(crate) enum DkimAction {
         activate: bool,
     },
     /// Choose the keys that sign (usually one; or an RSA and an Ed25519 key): replaces the
-    /// domain's active selectors. Publish their records first; submission picks the change up
-    /// within 10 seconds.
+    /// domain's active selectors, after checking in DNS that their records are published.
+    /// submission picks the change up within 10 seconds.
     Activate {
         /// The mail domain.
         domain: String,
         /// Selectors of keys made by `keygen`.
         #[arg(required = true)]
         selectors: Vec<String>,
+        /// Activate even when DNS does not (yet) show the keys' records.
+        #[arg(long)]
+        force: bool,
+        /// DNS server to ask for the records (IP or IP:PORT) [default: /etc/resolv.conf].
+        #[arg(long)]
+        resolver: Option<String>,
     },
     /// Print the DNS TXT records of the active keys again (or of --selector).
     Show {

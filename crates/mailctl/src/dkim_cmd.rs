@@ -29,7 +29,12 @@ pub(crate) fn run(config: &Path, action: DkimAction) -> anyhow::Result<ExitCode>
             algo,
             activate,
         } => keygen(&dir, &domain, selector, algo, activate),
-        DkimAction::Activate { domain, selectors } => activate_cmd(&dir, &domain, &selectors),
+        DkimAction::Activate {
+            domain,
+            selectors,
+            force,
+            resolver,
+        } => activate_cmd(&dir, &domain, &selectors, force, resolver.as_deref()),
         DkimAction::Show { domain, selector } => show(&dir, &domain, selector),
     }
 }
@@ -103,6 +108,15 @@ fn keygen(
             key_path.display()
         );
     }
+    // A selector file that cannot be read is left alone unless --activate replaces it.
+    let previous = match dkim::active_selectors(dir, &domain) {
+        Ok(previous) => previous,
+        Err(e) if activate => {
+            eprintln!("mailctl: warning: {e} (replaced)");
+            Vec::new()
+        }
+        Err(e) => return Err(e.into()),
+    };
     let generated = dkim::generate_key(algorithm)?;
     let domain_dir = dir.join(&domain);
     fs::DirBuilder::new()
@@ -113,8 +127,9 @@ fn keygen(
     write_new(&key_path, generated.pem.as_bytes())?;
 
     let selector_path = dkim::selector_path(dir, &domain);
-    let previous = dkim::active_selectors(dir, &domain).unwrap_or_default();
-    let now_active = activate || previous.is_empty();
+    // Only the first key of a domain (no selector file yet) becomes active by itself; an empty
+    // selector file means the administrator stopped signing on purpose.
+    let now_active = activate || !selector_path.exists();
     let key = &generated.key;
     println!(
         "; DKIM key of {domain}, selector {selector}: {}, written to {}",
@@ -141,14 +156,17 @@ fn keygen(
             let replaced = replaced.join(", ");
             println!(
                 "; active now instead of {replaced}: submission signs with it within 10 s. \
-                 Publish the record below first; keep the old record for a week."
+                 Publish the record below at once; keep the old record for a week."
             );
         }
     } else {
+        let now = match previous.as_slice() {
+            [] => "no key signs now".to_string(),
+            keys => format!("{} signs", keys.join(", ")),
+        };
         println!(
-            "; not active ({} signs). Publish the record below, wait until it is visible, then: \
-             mailctl dkim activate {domain} SELECTOR... (the keys that shall sign)",
-            previous.join(", ")
+            "; not active ({now}). Publish the record below, wait until it is visible, then: \
+             mailctl dkim activate {domain} SELECTOR... (the keys that shall sign)"
         );
     }
     if algorithm == KeyAlgorithm::Ed25519 {
@@ -168,7 +186,13 @@ fn write_selectors(path: &Path, selectors: &[String]) -> anyhow::Result<()> {
     replace(path, format!("{}\n", selectors.join(" ")).as_bytes(), 0o644)
 }
 
-fn activate_cmd(dir: &Path, domain: &str, selectors: &[String]) -> anyhow::Result<ExitCode> {
+fn activate_cmd(
+    dir: &Path,
+    domain: &str,
+    selectors: &[String],
+    force: bool,
+    resolver: Option<&str>,
+) -> anyhow::Result<ExitCode> {
     let domain = domain_arg(domain)?;
     if selectors.len() > dkim::MAX_ACTIVE {
         bail!("at most {} keys sign at once", dkim::MAX_ACTIVE);
@@ -181,6 +205,17 @@ fn activate_cmd(dir: &Path, domain: &str, selectors: &[String]) -> anyhow::Resul
         }
         let key = KeyFile::read(&dkim::key_path(dir, &domain, &selector))?;
         keys.push((selector, key));
+    }
+    if !force {
+        let problems = crate::dns_cmd::unpublished(&domain, &keys, resolver)?;
+        if !problems.is_empty() {
+            bail!(
+                "not activated: receivers could not verify the signatures yet:\n  {}\n\
+                 Publish the records (mailctl dkim show {domain} --selector S), wait for them to \
+                 be visible, and run this again (--force skips the check).",
+                problems.join("\n  ")
+            );
+        }
     }
     let names: Vec<String> = keys.iter().map(|(s, _)| s.clone()).collect();
     write_selectors(&dkim::selector_path(dir, &domain), &names)?;

@@ -7,11 +7,20 @@
 //! (RFC 8460), client service records (RFC 6186, RFC 8314: implicit TLS preferred, POP3 marked
 //! as not offered) and the `autoconfig`/`autodiscover` names mail clients probe. Nothing is
 //! looked up or changed: the output depends on the config, the key files and the arguments.
+//!
+//! Also here: the DNS check of `mailctl dkim activate` (is each key's record published?).
 
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
+use mail_auth::MessageAuthenticator;
+use mail_auth::hickory_resolver::config::{
+    NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts,
+};
+use mail_auth::hickory_resolver::system_conf::read_system_conf;
 use mailstack_smtp::dkim::{self, KeyFile};
 
 use crate::cli::DnsArgs;
@@ -19,6 +28,8 @@ use crate::dkim_cmd::{describe, dkim_name, domain_arg};
 
 /// Longest character-string in a TXT record (RFC 1035 section 3.3).
 const TXT_STRING_MAX: usize = 255;
+/// How long one DNS query of `dkim activate` may take.
+const DNS_TIMEOUT: Duration = Duration::from_secs(5);
 /// MTA-STS `max_age`: one week, in seconds.
 const MTA_STS_MAX_AGE: u32 = 604_800;
 
@@ -57,7 +68,8 @@ fn records(domain: &str, host: &str, dkim_dir: &Path) -> String {
         "; DNS records for the mail domain {domain}, served by {host}."
     ));
     line(&format!(
-        "; {host} itself needs A/AAAA records, and each of its addresses a PTR record naming {host}."
+        "; {host} itself needs A/AAAA records, and each of its addresses a PTR record naming \
+         {host}."
     ));
     line("");
     line("; MX: mail for the domain is delivered to this host.");
@@ -130,6 +142,58 @@ fn records(domain: &str, host: &str, dkim_dir: &Path) -> String {
     line(&format!("autoconfig.{d} IN CNAME {h}"));
     line(&format!("autodiscover.{d} IN CNAME {h}"));
     out
+}
+
+/// The keys among `keys` (selector, key) whose record DNS does not show, each with what it
+/// shows instead. Asks `resolver` (IP or IP:PORT) or the servers of /etc/resolv.conf.
+pub(crate) fn unpublished(
+    domain: &str,
+    keys: &[(String, KeyFile)],
+    resolver: Option<&str>,
+) -> anyhow::Result<Vec<String>> {
+    let (config, mut opts) = match resolver {
+        Some(addr) => {
+            let addr: SocketAddr = match addr.parse::<IpAddr>() {
+                Ok(ip) => SocketAddr::new(ip, 53),
+                Err(_) => addr
+                    .parse()
+                    .with_context(|| format!("--resolver {addr:?}: not an IP or IP:PORT"))?,
+            };
+            let mut server = NameServerConfig::udp_and_tcp(addr.ip());
+            for connection in &mut server.connections {
+                connection.port = addr.port();
+            }
+            let mut opts = ResolverOpts::default();
+            opts.use_hosts_file = ResolveHosts::Never;
+            (ResolverConfig::from_name_servers(vec![server]), opts)
+        }
+        None => read_system_conf().context("cannot read the resolver configuration")?,
+    };
+    opts.timeout = DNS_TIMEOUT;
+    opts.cache_size = 0;
+    let auth = MessageAuthenticator::new(config, opts)
+        .map_err(|e| anyhow::anyhow!("cannot set up the DNS resolver: {e}"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut problems = Vec::new();
+    for (selector, key) in keys {
+        let name = dkim_name(selector, domain);
+        let found = runtime.block_on(async {
+            tokio::time::timeout(DNS_TIMEOUT * 2, auth.txt_raw_lookup(name.as_str())).await
+        });
+        match found {
+            Ok(Ok(txt)) => {
+                let txt = String::from_utf8_lossy(&txt);
+                if !key.matches_record(&txt) {
+                    problems.push(format!("{name} holds another key: {txt}"));
+                }
+            }
+            Ok(Err(e)) => problems.push(format!("{name}: no TXT record ({e})")),
+            Err(_) => problems.push(format!("{name}: DNS did not answer")),
+        }
+    }
+    Ok(problems)
 }
 
 /// The DKIM group: a record per key file, the active one marked.

@@ -10,7 +10,7 @@
 //!     mailctl mailbox status|messages ADDRESS
 //!     mailctl queue list|show ID|flush|hold ID|release ID|delete ID
 //!     mailctl dkim keygen DOMAIN [--selector S] [--algo rsa|ed25519] [--activate]
-//!     mailctl dkim activate DOMAIN SELECTOR      mailctl dkim show DOMAIN [--selector S]
+//!     mailctl dkim activate DOMAIN SELECTOR...   mailctl dkim show DOMAIN [--selector S]
 //!     mailctl dns DOMAIN [--mx HOST]
 //!
 //! DESCRIPTION

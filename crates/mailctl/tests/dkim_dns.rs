@@ -143,7 +143,8 @@ fn selector_of(header: &str) -> String {
         .to_string()
 }
 
-#[tokio::test]
+// Multi-threaded: the DNS server answers mailctl while the test waits for the process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_made_by_mailctl_sign_mail_that_verifies_against_the_printed_records() {
     let setup = Setup::new();
     let rsa_out = setup.ok(&["dkim", "keygen", "example.org"]);
@@ -191,7 +192,46 @@ async fn keys_made_by_mailctl_sign_mail_that_verifies_against_the_printed_record
     );
 
     let dns = DnsServer::start().await;
+    let resolver = dns.addr().to_string();
     dns.add_txt(&rsa_name, &rsa_record);
+
+    // Activation checks that the record is published, unless forced.
+    let out = setup.mailctl(&[
+        "dkim",
+        "activate",
+        "example.org",
+        "ed1",
+        "--resolver",
+        &resolver,
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("not activated") && stderr.contains("ed1._domainkey.example.org."),
+        "{stderr}"
+    );
+    dns.add_txt(&ed_name, &rsa_record);
+    let stderr = setup
+        .mailctl(&[
+            "dkim",
+            "activate",
+            "example.org",
+            "ed1",
+            "--resolver",
+            &resolver,
+        ])
+        .stderr;
+    assert!(
+        String::from_utf8_lossy(&stderr).contains("holds another key"),
+        "{}",
+        String::from_utf8_lossy(&stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(key_dir.join("selector")).unwrap(),
+        format!("{rsa_selector}\n"),
+        "unchanged"
+    );
+    dns.remove(&ed_name);
     dns.add_txt(&ed_name, &ed_record);
 
     // The first key is the active one.
@@ -213,7 +253,14 @@ async fn keys_made_by_mailctl_sign_mail_that_verifies_against_the_printed_record
     );
 
     // Activated, the Ed25519 key signs.
-    let activated = setup.ok(&["dkim", "activate", "example.org", "ed1"]);
+    let activated = setup.ok(&[
+        "dkim",
+        "activate",
+        "example.org",
+        "ed1",
+        "--resolver",
+        &resolver,
+    ]);
     assert_eq!(
         parse_txt(&activated, "._domainkey.example.org.").1,
         ed_record
@@ -224,7 +271,15 @@ async fn keys_made_by_mailctl_sign_mail_that_verifies_against_the_printed_record
     assert_eq!(verify(&dns, &signed).await, vec![DkimResult::Pass]);
 
     // Both sign, side by side; a new RSA key activated by keygen takes the old one's place.
-    setup.ok(&["dkim", "activate", "example.org", rsa_selector, "ed1"]);
+    setup.ok(&[
+        "dkim",
+        "activate",
+        "example.org",
+        rsa_selector,
+        "ed1",
+        "--resolver",
+        &resolver,
+    ]);
     let (fields, signed) = sign(&setup.dkim_dir());
     assert_eq!(fields.matches("DKIM-Signature:").count(), 2, "{fields}");
     assert_eq!(
@@ -247,7 +302,29 @@ async fn keys_made_by_mailctl_sign_mail_that_verifies_against_the_printed_record
         std::fs::read_to_string(key_dir.join("selector")).unwrap(),
         "ed1 rsa2\n"
     );
-    setup.ok(&["dkim", "activate", "example.org", "ed1"]);
+    // rsa2 is not published: refused, but --force activates it anyway (no DNS asked).
+    let out = setup.mailctl(&[
+        "dkim",
+        "activate",
+        "example.org",
+        "rsa2",
+        "--resolver",
+        &resolver,
+    ]);
+    assert!(!out.status.success());
+    setup.ok(&["dkim", "activate", "example.org", "rsa2", "ed1", "--force"]);
+    assert_eq!(
+        std::fs::read_to_string(key_dir.join("selector")).unwrap(),
+        "rsa2 ed1\n"
+    );
+    setup.ok(&[
+        "dkim",
+        "activate",
+        "example.org",
+        "ed1",
+        "--resolver",
+        &resolver,
+    ]);
 
     // `dns` lists every record kind and all keys, the active one marked.
     let zone = setup.ok(&["dns", "example.org"]);
@@ -366,5 +443,30 @@ fn show_and_activate_explain_what_is_missing() {
     assert!(
         zone.contains("run `mailctl dkim keygen example.org`"),
         "{zone}"
+    );
+}
+
+#[test]
+fn a_broken_selector_file_is_kept_unless_activate_replaces_it() {
+    let setup = Setup::new();
+    let domain_dir = setup.dkim_dir().join("example.org");
+    std::fs::create_dir_all(&domain_dir).unwrap();
+    std::fs::write(domain_dir.join("selector"), "../../etc/passwd\n").unwrap();
+    let out = setup.mailctl(&["dkim", "keygen", "example.org", "--selector", "a"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a valid DKIM selector"));
+    assert!(!domain_dir.join("a.key").exists(), "nothing written");
+
+    setup.ok(&[
+        "dkim",
+        "keygen",
+        "example.org",
+        "--selector",
+        "b",
+        "--activate",
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(domain_dir.join("selector")).unwrap(),
+        "b\n"
     );
 }

@@ -2,21 +2,22 @@
 //! it, shared by `submission` (signs) and `mailctl dkim` / `mailctl dns` (generate, publish).
 //!
 //! ```text
-//!  <dkim_dir>/<domain>/selector         the active selector(s), e.g. `s202611` (or `s202611 e202611`)
-//!  <dkim_dir>/<domain>/<selector>.key   PKCS#8 PEM private key, RSA (2048) or Ed25519, mode 0600
+//!  <dkim_dir>/<domain>/selector         active selector(s): `s202611` (or `s202611 e202611`)
+//!  <dkim_dir>/<domain>/<selector>.key   PKCS#8 PEM private key, RSA-2048 or Ed25519, mode 0600
 //! ```
 //!
 //! [`DkimSigner::sign`] signs a message for its `From:` domain with each active key (usually
 //! one; an RSA and an Ed25519 key side by side as RFC 8463 suggests, so that receivers which do
-//! not know Ed25519 still find a signature they verify): `a=rsa-sha256` or `a=ed25519-sha256`, `c=relaxed/relaxed`, `t=` set, no `x=` and no `l=`.
+//! not know Ed25519 still find a signature they verify): `a=rsa-sha256` or `a=ed25519-sha256`,
+//! `c=relaxed/relaxed`, `t=` set, no `x=` and no `l=`.
 //! Signed header fields ([`SIGNED_HEADERS`]) are those of the list that the message carries
 //! (all their instances), and `From` once more than present (over-signed, so that a second
 //! `From:` cannot be added without breaking the signature).
 //!
 //! Keys are read on first use and re-read when the selector file's text or the key file
 //! (inode, size, modification or change time) changes; a domain's files are looked at no more
-//! than once per [`RECHECK_INTERVAL`]. Results, errors included, are cached for that long, so a broken key
-//! costs one read per interval, not one per message.
+//! than once per [`RECHECK_INTERVAL`]. Results, errors included, are cached for that long, so
+//! a broken key costs one read per interval, not one per message.
 //!
 //! Key files may also be PKCS#1 (`BEGIN RSA PRIVATE KEY`, as OpenDKIM's `opendkim-genkey`
 //! writes them), so existing keys can be copied in unchanged.
@@ -47,7 +48,7 @@ pub const SELECTOR_FILE: &str = "selector";
 pub const KEY_SUFFIX: &str = ".key";
 /// A domain's files are looked at no more often than this.
 pub const RECHECK_INTERVAL: Duration = Duration::from_secs(10);
-/// Header fields signed when present, in this order; `From` is also over-signed.
+/// Header fields signed when present (every instance); `From` is also over-signed.
 pub const SIGNED_HEADERS: [&str; 12] = [
     "From",
     "To",
@@ -98,7 +99,11 @@ pub enum DkimError {
         selector: String,
     },
     /// The selector file names a selector whose key file does not exist.
-    #[error("{}: selector {selector:?} is active but its key {} does not exist", path.display(), key.display())]
+    #[error(
+        "{}: selector {selector:?} is active but its key {} does not exist",
+        path.display(),
+        key.display()
+    )]
     MissingKey {
         /// The selector file.
         path: PathBuf,
@@ -219,6 +224,25 @@ impl KeyFile {
             KeyAlgorithm::Rsa => self.bits,
             KeyAlgorithm::Ed25519 => 256,
         }
+    }
+
+    /// Whether a published TXT record (its strings joined) carries this key: same `p=` (white
+    /// space ignored) and `k=` (`rsa` when absent), and not revoked (empty `p=`).
+    pub fn matches_record(&self, record: &str) -> bool {
+        let mut k = "rsa".to_string();
+        let mut p = None;
+        for tag in record.split(';') {
+            let Some((name, value)) = tag.split_once('=') else {
+                continue;
+            };
+            let value: String = value.chars().filter(|c| !c.is_whitespace()).collect();
+            match name.trim() {
+                "k" => k = value.to_ascii_lowercase(),
+                "p" => p = Some(value),
+                _ => {}
+            }
+        }
+        k == self.algorithm.tag() && p.is_some_and(|p| p == BASE64.encode(&self.public))
     }
 
     /// The TXT record text to publish at `<selector>._domainkey.<domain>`:

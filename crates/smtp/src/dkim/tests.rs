@@ -450,12 +450,31 @@ fn pkcs1_rsa_keys_as_opendkim_writes_them_are_accepted() {
     let rsa = generate_key(KeyAlgorithm::Rsa).unwrap();
     let der = PrivateKeyDer::from_pem_slice(rsa.pem.as_bytes()).unwrap();
     let pkcs8 = der.secret_der();
-    // PrivateKeyInfo: SEQUENCE { 0, AlgorithmIdentifier (rsaEncryption), OCTET STRING { RSAPrivateKey } }
+    // PrivateKeyInfo: SEQUENCE { 0, AlgorithmIdentifier (rsaEncryption),
+    //                           OCTET STRING { RSAPrivateKey } }
     assert_eq!(&pkcs8[22..24], &[0x04, 0x82], "2048-bit layout");
     let pkcs1 = pem_encode("RSA PRIVATE KEY", &pkcs8[26..]);
     let key = KeyFile::from_pem(pkcs1.as_bytes()).unwrap();
     assert_eq!(key.algorithm(), KeyAlgorithm::Rsa);
     assert_eq!(key.dns_record(), rsa.key.dns_record());
+}
+
+#[test]
+fn published_records_are_matched_to_keys() {
+    let rsa = generate_key(KeyAlgorithm::Rsa).unwrap().key;
+    let ed = generate_key(KeyAlgorithm::Ed25519).unwrap().key;
+    let record = rsa.dns_record();
+    assert!(rsa.matches_record(&record));
+    // As DNS providers reformat it: spaces, no k=, another order, extra tags.
+    let p = record.split("p=").nth(1).unwrap();
+    let (a, b) = p.split_at(100);
+    assert!(rsa.matches_record(&format!("p={a} {b} ; v=DKIM1; t=s")));
+    assert!(!rsa.matches_record(&ed.dns_record()));
+    assert!(!ed.matches_record(&record));
+    assert!(!rsa.matches_record("v=DKIM1; k=rsa; p="), "revoked");
+    assert!(!rsa.matches_record(&record.replace("k=rsa", "k=ed25519")));
+    assert!(!rsa.matches_record(""));
+    assert!(ed.matches_record(&ed.dns_record()));
 }
 
 #[test]
@@ -510,6 +529,26 @@ fn selectors_are_listed_from_key_files() {
         active_selectors(dir.path(), "example.org").unwrap(),
         ["s202611"]
     );
+}
+
+#[test]
+fn the_signer_is_shared_between_tasks() {
+    fn shareable<T: Clone + Send + Sync + 'static>() {}
+    shareable::<DkimSigner>();
+    shareable::<DkimError>();
+    let dir = tempfile::tempdir().unwrap();
+    install_key(dir.path(), "example.org", "sel", KeyAlgorithm::Ed25519);
+    activate(dir.path(), "example.org", "sel");
+    let signer = DkimSigner::new(dir.path());
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let signer = signer.clone();
+            std::thread::spawn(move || signer.sign("example.org", MESSAGE.as_bytes()))
+        })
+        .collect();
+    for thread in threads {
+        assert!(thread.join().unwrap().unwrap().is_some());
+    }
 }
 
 #[test]
