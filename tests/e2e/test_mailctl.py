@@ -73,6 +73,7 @@ class MailctlUpTests(StackTest):
         self.addCleanup(shutil.rmtree, work, True)
         lmtp, admin, smtp, relay, mta_admin = (free_port() for _ in range(5))
         imap, imaps, imap_admin = (free_port() for _ in range(3))
+        sub, subs, sub_admin = (free_port() for _ in range(3))
         env = {**os.environ,
                "MAILSTACK_LMTP_MDA__LISTEN": f"127.0.0.1:{lmtp}",
                "MAILSTACK_LMTP_MDA__ADMIN_LISTEN": f"127.0.0.1:{admin}",
@@ -83,6 +84,10 @@ class MailctlUpTests(StackTest):
                "MAILSTACK_IMAP__LISTEN": f"127.0.0.1:{imap}",
                "MAILSTACK_IMAP__TLS_LISTEN": f"127.0.0.1:{imaps}",
                "MAILSTACK_IMAP__ADMIN_LISTEN": f"127.0.0.1:{imap_admin}",
+               "MAILSTACK_SUBMISSION__LISTEN": f"127.0.0.1:{sub}",
+               "MAILSTACK_SUBMISSION__TLS_LISTEN": f"127.0.0.1:{subs}",
+               "MAILSTACK_SUBMISSION__ADMIN_LISTEN": f"127.0.0.1:{sub_admin}",
+               "MAILSTACK_SUBMISSION__RELAY_ADDRESS": f"127.0.0.1:{relay}",
                # No DNS here: SPF/DKIM/DMARC end in temperror at once.
                "MAILSTACK_SMTP_MTA__DNS_RESOLVER": f"127.0.0.1:{free_port()}"}
         log = open(os.path.join(work, "up.log"), "wb")
@@ -91,6 +96,7 @@ class MailctlUpTests(StackTest):
         wait_for(lambda: http_get(f"http://127.0.0.1:{admin}/readyz")[0] == 200, what="mailctl up readiness")
         wait_for(lambda: http_get(f"http://127.0.0.1:{mta_admin}/readyz")[0] == 200, what="smtp-mta readiness")
         wait_for(lambda: http_get(f"http://127.0.0.1:{imap_admin}/readyz")[0] == 200, what="imap-server readiness")
+        wait_for(lambda: http_get(f"http://127.0.0.1:{sub_admin}/readyz")[0] == 200, what="submission readiness")
         out = open(os.path.join(work, "up.log")).read()
         self.assertIn(f"127.0.0.1:{lmtp}", out)
         self.assertIn("mailctl user add", out)
@@ -108,12 +114,18 @@ class MailctlUpTests(StackTest):
         c.sendmail("someone@remote.test", ["first@example.com"], message("over smtp").decode())
         c.quit()
         wait_for(lambda: len(os.listdir(md)) == 2, what="the SMTP message in the Maildir")
-        # ...and read over IMAP on the TLS port, with the certificate `up` generated.
+        # ...read over IMAP on the TLS port, with the certificate `up` generated...
         ctx = ssl.create_default_context(cafile=os.path.join(work, "var", "tls", "cert.pem"))
         ctx.check_hostname = False
+        # ...sent as a user through submission (465, the same certificate)...
+        with smtplib.SMTP_SSL("127.0.0.1", subs, context=ctx, timeout=30) as c:
+            c.login("first@example.com", "pw")
+            c.sendmail("first@example.com", ["first@example.com"],
+                       "From: first@example.com\r\nSubject: to myself\r\n\r\nnote\r\n")
+        wait_for(lambda: len(os.listdir(md)) == 3, what="the submitted message in the Maildir")
         c = imaplib.IMAP4_SSL("127.0.0.1", imaps, ssl_context=ctx, timeout=30)
         c.login("first@example.com", "pw")
-        self.assertEqual(c.select("INBOX"), ("OK", [b"2"]))
+        self.assertEqual(c.select("INBOX"), ("OK", [b"3"]))
         c.logout()
         self.assertTrue(os.path.isdir(os.path.join(work, "var", "queue", "messages")))
         p.send_signal(signal.SIGTERM)
