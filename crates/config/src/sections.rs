@@ -25,6 +25,14 @@ config_section! {
         /// Generate a self-signed certificate for `server.hostname` when the files are missing.
         /// Meant for `mailctl up` and tests; keep it off in production.
         pub generate_self_signed: bool = false,
+        /// Traefik's `acme.json` (dcape: `var/traefik/acme.json`, mounted read-only and readable
+        /// by the service's user). When set, every certificate in it is served, chosen by the
+        /// name the client asks for (SNI), `server.hostname`'s for clients that name none; renewals
+        /// are picked up within seconds. `cert_file` and `key_file` are then not used.
+        pub acme_file: String = String::new(),
+        /// Only the certificates of this Traefik certificate resolver (e.g. `letsEncrypt`); empty:
+        /// every resolver's.
+        pub acme_resolver: String = String::new(),
     }
 }
 

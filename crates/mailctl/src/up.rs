@@ -84,7 +84,7 @@ fn prepare(config: &Config) -> anyhow::Result<()> {
         Path::new(&config.tls.cert_file),
         Path::new(&config.tls.key_file),
     );
-    if config.tls.generate_self_signed {
+    if config.tls.generate_self_signed && config.tls.acme_file.is_empty() {
         let mut names = vec![config.hostname()];
         if names[0] != "localhost" {
             names.push("localhost".to_string());
@@ -95,8 +95,8 @@ fn prepare(config: &Config) -> anyhow::Result<()> {
     }
     // Load it once now: an unreadable or mismatched certificate stops start-up here, with the
     // file named, rather than at the first STARTTLS.
-    mailstack_net::ReloadingTlsAcceptor::new(cert, key)
-        .context("TLS certificate ([tls] cert_file, key_file)")?;
+    mailstack_net::ReloadingTlsAcceptor::from_config(&config.tls, &config.hostname())
+        .context("TLS certificate ([tls] cert_file, key_file or acme_file)")?;
     Ok(())
 }
 
