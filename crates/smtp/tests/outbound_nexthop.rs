@@ -2,6 +2,7 @@
 //! servers on loopback: our own smtp-mta relay session (with and without STARTTLS) and
 //! Postfix's `smtp-sink` (accepting, or answering 4xx/5xx to chosen commands).
 
+mod common;
 mod outbound_support;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
