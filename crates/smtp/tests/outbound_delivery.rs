@@ -325,3 +325,53 @@ async fn deliveries_to_one_domain_respect_the_concurrency_limit() {
         "at most two connections at once, and the limit was used"
     );
 }
+
+#[tokio::test]
+async fn an_mx_host_behind_a_cname_is_reached() {
+    let (ips, port) = addresses(1);
+    let dns = DnsServer::start().await;
+    dns.add_mx("remote.test", 10, "alias.remote.test");
+    dns.add_cname("alias.remote.test", "real.hosting.test");
+    dns.add_a("real.hosting.test", ips[0]);
+    let sink = SmtpSink::start(SocketAddr::new(IpAddr::V4(ips[0]), port), &[]).await;
+    let remote = RemoteTransport::new(outbound_options(dns.addr(), port)).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let msg = message("cname");
+    let req = request(tmp.path(), &msg, ALICE, &["bob@remote.test"]);
+    let list = outcomes(remote.deliver(&req).await);
+    assert!(
+        matches!(&list[..], [RecipientOutcome::Delivered { .. }]),
+        "{list:?}"
+    );
+    sink.wait_dump("Subject: cname").await;
+}
+
+#[tokio::test]
+async fn a_smarthost_replaces_mx_delivery() {
+    let (ips, port) = addresses(1);
+    let dns = DnsServer::start().await;
+    // The recipient domain's MX is never asked: everything goes to the smarthost.
+    dns.add_mx("remote.test", 10, "mx.unreachable.test");
+    dns.add_a("relay.provider.test", ips[0]);
+    let sink = SmtpSink::start(SocketAddr::new(IpAddr::V4(ips[0]), port), &["-v"]).await;
+    let mut opts = outbound_options(dns.addr(), 1);
+    opts.smarthost = Some(mailstack_smtp::outbound::Smarthost {
+        host: "relay.provider.test".into(),
+        port,
+        tls: mailstack_smtp::client::ClientTls::Opportunistic,
+        auth: Some(("mta@example.com".into(), "pw".into())),
+    });
+    let mta = Mta::start(opts).await;
+    let id = mta
+        .send(
+            ALICE,
+            &["bob@remote.test", "x@other.test"],
+            &message("smarthost"),
+        )
+        .await;
+    mta.wait("the message left the queue", |m| m.entry(&id).is_none())
+        .await;
+    let dump = sink.wait_dump("Subject: smarthost").await;
+    assert!(dump.contains("x@other.test"), "{dump}");
+    assert!(sink.log().contains("AUTH PLAIN"), "{}", sink.log());
+}

@@ -300,3 +300,31 @@ async fn a_dead_next_hop_defers_every_recipient_without_failing_the_agent() {
     let list = outcomes(transport.deliver(&req).await);
     assert_deferred_with(&list[0], "4.4.1");
 }
+
+#[tokio::test]
+async fn auth_plain_is_sent_to_a_loopback_next_hop_and_the_password_is_not_kept() {
+    let ip = IpAddr::V4(loopback());
+    let addr = SocketAddr::new(ip, free_port(&[ip]));
+    let sink = SmtpSink::start(addr, &["-v"]).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let msg = message("auth");
+    let req = request(tmp.path(), &msg, "sender@example.com", &["a@remote.test"]);
+    let mut h = hop(addr, "sink.test", ClientTls::Opportunistic);
+    h.auth = Some(("user@example.com".into(), "s3cret-pw".into()));
+    assert!(
+        !format!("{h:?}").contains("s3cret-pw"),
+        "Debug hides the password"
+    );
+    let list = outcomes(h.send(&req, MessageBody::Bytes(&msg)).await);
+    assert!(
+        matches!(&list[..], [RecipientOutcome::Delivered { .. }]),
+        "{list:?}"
+    );
+    sink.wait_dump("Subject: auth").await;
+    // AUTH PLAIN base64("\0user@example.com\0s3cret-pw")
+    let log = sink.log();
+    assert!(
+        log.contains("AUTH PLAIN AHVzZXJAZXhhbXBsZS5jb20AczNjcmV0LXB3"),
+        "{log}"
+    );
+}

@@ -307,3 +307,24 @@ async fn dane_wins_over_mta_sts() {
     assert_delivered(&w.deliver(&remote, "dane-over-sts").await);
     assert_received_over_tls(&receiver);
 }
+
+#[tokio::test]
+async fn a_cached_mta_sts_policy_survives_a_restart_and_a_dead_policy_host() {
+    let w = World::new().await;
+    let (policy, sts_port) = sts_policy(&w, "enforce", MX).await;
+    let leaf = w.pki.leaf("mx", &["wrong-name.test"]);
+    let receiver = w.tls_receiver(&leaf).await;
+    let cache = tempfile::tempdir().unwrap();
+    let mut opts = w.options();
+    opts.mta_sts_port = sts_port;
+    opts.mta_sts_cache_file = Some(cache.path().join("mta-sts.json"));
+    let remote = RemoteTransport::new(opts.clone()).unwrap();
+    assert_deferred(&w.deliver(&remote, "sts-cache-1").await, "4.7.5");
+    drop(remote);
+    drop(policy); // the policy host is gone
+
+    // A new transport (smtp-mta restarted) still enforces the policy from the file.
+    let remote = RemoteTransport::new(opts).unwrap();
+    assert_deferred(&w.deliver(&remote, "sts-cache-2").await, "4.7.5");
+    assert!(receiver.queued().is_empty());
+}

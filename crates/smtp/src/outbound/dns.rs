@@ -51,26 +51,30 @@ pub(crate) struct Dns {
 }
 
 impl Dns {
-    /// Query `resolver`, or the system's name servers when `None`.
-    pub(crate) fn new(resolver: Option<SocketAddr>, timeout: Duration) -> Result<Dns, String> {
+    /// Query `resolver`, or the system's name servers when `None` (none found: every query
+    /// fails temporarily).
+    pub(crate) fn new(resolver: Option<SocketAddr>, timeout: Duration) -> Dns {
         let servers = match resolver {
             Some(addr) => vec![addr],
-            None => {
-                let (config, _) = mail_auth::hickory_resolver::system_conf::read_system_conf()
-                    .map_err(|e| format!("read /etc/resolv.conf: {e}"))?;
-                let mut servers: Vec<SocketAddr> = config
-                    .name_servers()
-                    .iter()
-                    .map(|ns| SocketAddr::new(ns.ip, 53))
-                    .collect();
-                servers.dedup();
-                if servers.is_empty() {
-                    return Err("no name server in /etc/resolv.conf".into());
+            None => match mail_auth::hickory_resolver::system_conf::read_system_conf() {
+                Ok((config, _)) => {
+                    let mut servers: Vec<SocketAddr> = config
+                        .name_servers()
+                        .iter()
+                        .map(|ns| SocketAddr::new(ns.ip, 53))
+                        .collect();
+                    servers.dedup();
+                    servers
                 }
-                servers
-            }
+                Err(e) => {
+                    // Not fatal at start: local delivery needs no DNS. Remote mail stays
+                    // queued (every query fails temporarily) until the resolver is fixed.
+                    tracing::warn!(error = %e, "cannot read /etc/resolv.conf: outbound DNS lookups will fail");
+                    Vec::new()
+                }
+            },
         };
-        Ok(Dns { servers, timeout })
+        Dns { servers, timeout }
     }
 
     /// Ask for `rtype` records of `name`. An existing name without such records is

@@ -59,9 +59,6 @@ use pool::{Key, Pool};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum OutboundError {
-    /// The DNS resolver configuration is unusable.
-    #[error("outbound DNS: {0}")]
-    Dns(String),
     /// A configured CA file cannot be read.
     #[error("outbound TLS: {0}")]
     Tls(String),
@@ -173,7 +170,7 @@ impl std::fmt::Debug for RemoteTransport {
 impl RemoteTransport {
     /// Set up DNS, the MTA-STS cache and the connection pool. Needs no runtime.
     pub fn new(opts: OutboundOptions) -> Result<RemoteTransport, OutboundError> {
-        let dns = Dns::new(opts.resolver, opts.dns_timeout).map_err(OutboundError::Dns)?;
+        let dns = Dns::new(opts.resolver, opts.dns_timeout);
         let sts_tls = match tls::webpki(opts.ca_file.as_deref()) {
             Ok(c) => Ok(c),
             Err(e) if opts.ca_file.is_some() => return Err(OutboundError::Tls(e)),

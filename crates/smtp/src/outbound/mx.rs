@@ -22,8 +22,8 @@ pub(crate) struct MxHost {
 /// The routing of a domain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Route {
-    /// Hosts to try in this order; `secure`: the MX answer was DNSSEC-authenticated (for the
-    /// implicit MX: the domain's address answer, checked when the host is resolved).
+    /// Hosts to try in this order; `secure`: the MX answer (for the implicit MX: the
+    /// authenticated denial of MX records) was DNSSEC-authenticated.
     Hosts { hosts: Vec<MxHost>, secure: bool },
     /// Null MX: the domain accepts no mail.
     NullMx,
@@ -60,7 +60,7 @@ pub(crate) async fn route(dns: &Dns, domain: &str) -> Result<Route, DnsError> {
                 name: domain.trim_end_matches('.').to_ascii_lowercase(),
                 preference: 0,
             }],
-            secure: true,
+            secure: answer.authentic,
         });
     }
     Ok(Route::Hosts {

@@ -178,6 +178,12 @@ pub async fn run_smtp_mta(config: &Config, shutdown: Shutdown) -> Result<(), Ser
         RemoteTransport::new(outbound_options(section, &hostname)?)
             .map_err(|e| ServiceError::Setting(e.to_string()))?,
     );
+    let opened = remote.clone();
+    metrics.gauge_fn(
+        "mailstack_outbound_connections_opened",
+        "SMTP connections opened to remote MX hosts since start",
+        move || opened.connections_opened() as i64,
+    );
     let transport = Arc::new(RouterTransport::new(directory.clone(), local, remote));
     let scheduler = queue.start(transport, shutdown.clone());
     let tls_watcher = tls.as_ref().map(|t| t.spawn_watcher(shutdown.clone()));

@@ -97,6 +97,7 @@ impl SmtpSink {
         if nix_is_root() {
             cmd.args(["-u", "nobody"]);
         }
+        let log = std::fs::File::create(dir.path().join("log")).unwrap();
         cmd.args(["-h", "sink.test", "-D"])
             .arg(dir.path().join("dump"))
             .args(extra)
@@ -104,7 +105,7 @@ impl SmtpSink {
             .arg("64")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(log);
         let child = cmd.spawn().expect("start smtp-sink");
         wait_listening(addr).await;
         SmtpSink { child, addr, dir }
@@ -113,6 +114,11 @@ impl SmtpSink {
     /// Everything dumped so far (envelope lines `X-Mail-Args:`, `X-Rcpt-Args:` and messages).
     pub fn dump(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("dump")).unwrap_or_default()
+    }
+
+    /// What smtp-sink printed on stderr (the commands it received, with `-v`).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
     }
 
     /// Wait until the dump contains `needle` (smtp-sink writes it after the final reply).
