@@ -1,8 +1,9 @@
 """Outbound delivery end to end: the real smtp-mta takes mail for other domains on its relay
 listener and delivers it over SMTP to the recipient domain's MX, found through a small DNS
-server of the test (MX and A records pointing at 127.0.0.x). The remote MTA is Postfix's
-`smtp-sink` (from the Debian postfix package, installed by scripts/test), accepting everything
-or answering 4xx/5xx to chosen commands. A bounce comes back as a DSN in the local sender's
+server of the test (MX and A records pointing at 127.0.0.x). The remote MTA is a real Postfix
+from Debian (`postfix -c <tmpdir>`: its own config, queue and virtual mailbox, STARTTLS with a
+test certificate) for the happy path, and Postfix's `smtp-sink` (same package, installed by
+scripts/test) accepting everything or answering 4xx/5xx to chosen commands. A bounce comes back as a DSN in the local sender's
 Maildir (queue → LMTP → lmtp-mda). Loopback only; smtp-mta's outbound port is pointed at the
 sink's port with `smtp_mta.outbound_port` (a setting for tests: production is always 25)."""
 import os
@@ -152,6 +153,100 @@ class SmtpSink:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+class PostfixPeer:
+    """A private Postfix instance (its own config directory, queue and data directory) whose
+    smtpd listens on ip:port only and delivers `domain` into one virtual Maildir. Needs root
+    (Postfix drops to its `postfix` user); the system's Postfix is neither configured nor
+    started by this."""
+
+    def __init__(self, ip, port, domain):
+        self.dir = tempfile.mkdtemp(prefix="mailstack-postfix-")
+        os.chmod(self.dir, 0o755)
+        self.conf = os.path.join(self.dir, "conf")
+        self.vmail = os.path.join(self.dir, "vmail")
+        self.maillog = os.path.join(self.dir, "maillog")
+        os.makedirs(self.conf)
+        os.makedirs(self.vmail)
+        os.chmod(self.vmail, 0o777)
+        data = os.path.join(self.dir, "data")
+        os.makedirs(data)
+        os.makedirs(os.path.join(self.dir, "queue"))  # postfix creates the rest
+        shutil.chown(data, "postfix")
+        key, cert = os.path.join(self.conf, "key.pem"), os.path.join(self.conf, "cert.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-subj", "/CN=mx.remote.test", "-keyout", key, "-out", cert],
+                       check=True, capture_output=True)
+        main = f"""compatibility_level = 3.6
+queue_directory = {self.dir}/queue
+data_directory = {data}
+mail_owner = postfix
+setgid_group = postdrop
+inet_interfaces = loopback-only
+inet_protocols = ipv4
+myhostname = mx.{domain}
+mydestination =
+mynetworks = 127.0.0.0/8
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+virtual_mailbox_domains = {domain}
+virtual_mailbox_base = {self.vmail}
+virtual_mailbox_maps = static:mailbox/
+virtual_uid_maps = static:65534
+virtual_gid_maps = static:65534
+smtpd_tls_security_level = may
+smtpd_tls_cert_file = {cert}
+smtpd_tls_key_file = {key}
+smtpd_tls_received_header = yes
+maillog_file_prefixes = {self.dir}
+maillog_file = {self.maillog}
+biff = no
+"""
+        services = [
+            f"{ip}:{port} inet n - n - - smtpd",
+            "pickup unix n - n 60 1 pickup", "cleanup unix n - n - 0 cleanup",
+            "qmgr unix n - n 300 1 qmgr", "rewrite unix - - n - - trivial-rewrite",
+            "bounce unix - - n - 0 bounce", "defer unix - - n - 0 bounce",
+            "trace unix - - n - 0 bounce", "verify unix - - n - 1 verify",
+            "flush unix n - n 1000? 0 flush", "proxymap unix - - n - - proxymap",
+            "smtp unix - - n - - smtp", "relay unix - - n - - smtp",
+            "error unix - - n - - error", "retry unix - - n - - error",
+            "discard unix - - n - - discard", "local unix - n n - - local",
+            "virtual unix - n n - - virtual", "lmtp unix - - n - - lmtp",
+            "anvil unix - - n - 1 anvil", "scache unix - - n - 1 scache",
+            "tlsmgr unix - - n 1000? 1 tlsmgr", "postlog unix-dgram n - n - 1 postlogd",
+        ]
+        with open(os.path.join(self.conf, "main.cf"), "w") as f:
+            f.write(main)
+        with open(os.path.join(self.conf, "master.cf"), "w") as f:
+            f.write("\n".join(services) + "\n")
+        r = subprocess.run(["postfix", "-c", self.conf, "start"], capture_output=True, text=True)
+        if r.returncode != 0:
+            # postfix(1) reports to syslog unless stderr is a terminal: show the reason.
+            why = subprocess.run(["script", "-qc", f"postfix -c {self.conf} check", "/dev/null"],
+                                 capture_output=True, text=True).stdout
+            raise AssertionError(f"postfix did not start: {r.stderr} {why}")
+        wait_for(lambda: SmtpSink.listening(ip, port), what=f"postfix smtpd on {ip}:{port}")
+
+    def messages(self):
+        new = os.path.join(self.vmail, "mailbox", "new")
+        out = []
+        if os.path.isdir(new):
+            for name in sorted(os.listdir(new)):
+                with open(os.path.join(new, name), "rb") as f:
+                    out.append(f.read())
+        return out
+
+    def log(self):
+        try:
+            with open(self.maillog, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def close(self):
+        subprocess.run(["postfix", "-c", self.conf, "stop"], capture_output=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 @unittest.skipUnless(os.path.exists(SMTP_SINK), "smtp-sink (Debian postfix) is not installed")
 class OutboundTests(StackTest):
     def setUp(self):
@@ -197,6 +292,21 @@ class OutboundTests(StackTest):
     def queue_count(self):
         last = self.stack.mailctl("queue", "list").stdout.strip().splitlines()[-1]
         return int(last.split()[1])
+
+    @unittest.skipUnless(os.geteuid() == 0 and shutil.which("postfix"),
+                         "a private Postfix instance needs root and the postfix package")
+    def test_mail_for_a_remote_domain_arrives_at_a_real_postfix_over_tls(self):
+        peer = PostfixPeer(self.ips[0], self.port, "remote.test")
+        self.addCleanup(peer.close)
+        self.send("bob@remote.test", "outbound-postfix")
+        got = wait_for(lambda: peer.messages(), timeout=30, what="the message in Postfix's Maildir")
+        self.assertIn(b"Subject: outbound-postfix", got[0])
+        self.assertIn(b"Delivered-To: bob@remote.test", got[0])
+        # Postfix records the TLS session of our STARTTLS in its Received header.
+        self.assertIn(b"(using TLSv1", got[0])
+        wait_for(lambda: self.queue_count() == 0, what="an empty queue")
+        wait_for(lambda: "status=sent (delivered to maildir)" in peer.log(),
+                 what="Postfix's delivery log line")
 
     def test_mail_for_a_remote_domain_arrives_at_its_mx(self):
         sink = self.sink(self.ips[0])
