@@ -223,6 +223,7 @@ biff = no
             # postfix(1) reports to syslog unless stderr is a terminal: show the reason.
             why = subprocess.run(["script", "-qc", f"postfix -c {self.conf} check", "/dev/null"],
                                  capture_output=True, text=True).stdout
+            shutil.rmtree(self.dir, ignore_errors=True)
             raise AssertionError(f"postfix did not start: {r.stderr} {why}")
         wait_for(lambda: SmtpSink.listening(ip, port), what=f"postfix smtpd on {ip}:{port}")
 
