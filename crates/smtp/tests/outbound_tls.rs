@@ -328,3 +328,62 @@ async fn a_cached_mta_sts_policy_survives_a_restart_and_a_dead_policy_host() {
     assert_deferred(&w.deliver(&remote, "sts-cache-2").await, "4.7.5");
     assert!(receiver.queued().is_empty());
 }
+
+/// A front for `backend` whose first connection offers STARTTLS and then answers the TLS
+/// handshake with plain text (a broken TLS stack); later connections are passed to `backend`.
+async fn broken_tls_front(addr: SocketAddr, backend: SocketAddr) -> tokio::task::JoinHandle<()> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    tokio::spawn(async move {
+        let mut first = true;
+        loop {
+            let Ok((mut client, _)) = listener.accept().await else {
+                return;
+            };
+            if !first {
+                tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(backend).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                continue;
+            }
+            first = false;
+            let (rd, mut wr) = client.split();
+            let mut rd = BufReader::new(rd);
+            wr.write_all(b"220 broken.test ESMTP\r\n").await.unwrap();
+            let mut line = String::new();
+            while rd.read_line(&mut line).await.unwrap_or(0) > 0 {
+                let cmd = line.trim_end().to_ascii_uppercase();
+                line.clear();
+                if cmd.starts_with("EHLO") {
+                    wr.write_all(b"250-broken.test\r\n250 STARTTLS\r\n")
+                        .await
+                        .unwrap();
+                } else if cmd == "STARTTLS" {
+                    wr.write_all(b"220 go ahead\r\n").await.unwrap();
+                    // Whatever the client hello says, this is no TLS.
+                    let mut hello = [0u8; 512];
+                    let _ = tokio::io::AsyncReadExt::read(&mut rd, &mut hello).await;
+                    let _ = wr.write_all(b"this is not TLS\r\n\r\n").await;
+                    break;
+                } else {
+                    wr.write_all(b"502 5.5.1 no\r\n").await.unwrap();
+                }
+            }
+        }
+    })
+}
+
+#[tokio::test]
+async fn a_failed_opportunistic_handshake_is_retried_without_tls() {
+    let w = World::new().await;
+    let backend_ip = IpAddr::V4(loopback());
+    let sink = SmtpSink::start(SocketAddr::new(backend_ip, free_port(&[backend_ip])), &[]).await;
+    let front = broken_tls_front(w.addr(), sink.addr).await;
+    let remote = RemoteTransport::new(w.options()).unwrap();
+    assert_delivered(&w.deliver(&remote, "tls-fallback").await);
+    sink.wait_dump("Subject: tls-fallback").await;
+    assert_eq!(remote.connections_opened(), 2, "one TLS attempt, one plain");
+    front.abort();
+}

@@ -205,9 +205,12 @@ impl RemoteTransport {
     }
 
     fn limit(&self, domain: &str) -> Arc<Semaphore> {
-        self.limits
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        let mut limits = self.limits.lock().unwrap_or_else(|e| e.into_inner());
+        if limits.len() > 10_000 {
+            // Forget the domains nobody is delivering to right now.
+            limits.retain(|_, s| Arc::strong_count(s) > 1);
+        }
+        limits
             .entry(domain.to_string())
             .or_insert_with(|| Arc::new(Semaphore::new(self.opts.max_per_domain.max(1))))
             .clone()

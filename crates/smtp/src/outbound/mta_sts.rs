@@ -239,6 +239,8 @@ impl MtaSts {
 
     fn store(&self, domain: &str, id: &str, policy: &Policy) {
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let t = now();
+        cache.retain(|_, c| c.expires > t);
         cache.insert(
             domain.to_string(),
             Cached {
@@ -248,8 +250,6 @@ impl MtaSts {
             },
         );
         if let Some(path) = &self.cache_file {
-            let t = now();
-            cache.retain(|_, c| c.expires > t);
             if let Ok(json) = serde_json::to_vec_pretty(&*cache) {
                 let tmp = path.with_extension("tmp");
                 if std::fs::write(&tmp, json)
