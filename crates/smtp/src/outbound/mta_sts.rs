@@ -249,15 +249,15 @@ impl MtaSts {
                 expires: now() + policy.max_age,
             },
         );
-        if let Some(path) = &self.cache_file {
-            if let Ok(json) = serde_json::to_vec_pretty(&*cache) {
-                let tmp = path.with_extension("tmp");
-                if std::fs::write(&tmp, json)
-                    .and_then(|()| std::fs::rename(&tmp, path))
-                    .is_err()
-                {
-                    tracing::warn!(path = %path.display(), "cannot write the MTA-STS cache file");
-                }
+        if let Some(path) = &self.cache_file
+            && let Ok(json) = serde_json::to_vec_pretty(&*cache)
+        {
+            let tmp = path.with_extension("tmp");
+            if std::fs::write(&tmp, json)
+                .and_then(|()| std::fs::rename(&tmp, path))
+                .is_err()
+            {
+                tracing::warn!(path = %path.display(), "cannot write the MTA-STS cache file");
             }
         }
     }
