@@ -375,3 +375,23 @@ async fn a_smarthost_replaces_mx_delivery() {
     assert!(dump.contains("x@other.test"), "{dump}");
     assert!(sink.log().contains("AUTH PLAIN"), "{}", sink.log());
 }
+
+#[tokio::test]
+async fn an_ipv6_only_mx_is_reached() {
+    let ip6 = IpAddr::V6(std::net::Ipv6Addr::LOCALHOST);
+    let port = free_port(&[ip6]);
+    let dns = DnsServer::start().await;
+    dns.add_mx("v6.test", 10, "mx.v6.test");
+    dns.add_aaaa("mx.v6.test", std::net::Ipv6Addr::LOCALHOST);
+    let receiver = outbound_support::RelayMta::start_at(SocketAddr::new(ip6, port), None).await;
+    let remote = RemoteTransport::new(outbound_options(dns.addr(), port)).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let msg = message("ipv6");
+    let req = request(tmp.path(), &msg, ALICE, &["x@v6.test"]);
+    let list = outcomes(remote.deliver(&req).await);
+    assert!(
+        matches!(&list[..], [RecipientOutcome::Delivered { .. }]),
+        "{list:?}"
+    );
+    assert_eq!(receiver.queued().len(), 1);
+}

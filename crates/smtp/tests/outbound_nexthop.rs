@@ -328,3 +328,53 @@ async fn auth_plain_is_sent_to_a_loopback_next_hop_and_the_password_is_not_kept(
         "{log}"
     );
 }
+
+#[tokio::test]
+async fn a_message_needing_smtputf8_fails_at_a_server_without_it() {
+    let ip = IpAddr::V4(loopback());
+    let sink = SmtpSink::start(SocketAddr::new(ip, free_port(&[ip])), &[]).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let msg = message("utf8");
+    let mut req = request(
+        tmp.path(),
+        &msg,
+        "sender@example.com",
+        &["jörg@remote.test"],
+    );
+    req.smtputf8 = true;
+    let list = outcomes(
+        hop(sink.addr, "sink.test", ClientTls::None)
+            .send(&req, MessageBody::Bytes(&msg))
+            .await,
+    );
+    assert!(
+        matches!(&list[..], [RecipientOutcome::Failed { status, .. }] if status == "5.6.7"),
+        "{list:?}"
+    );
+    assert!(!sink.dump().contains("Subject: utf8"));
+}
+
+#[tokio::test]
+async fn a_message_above_the_servers_size_limit_fails_without_being_sent() {
+    let relay = RelayMta::start(LOCALHOST, None).await; // announces SIZE 1000000
+    let tmp = tempfile::tempdir().unwrap();
+    let mut msg = message("big");
+    msg.extend(std::iter::repeat_n(b'x', 1_100_000));
+    msg.extend_from_slice(b"\r\n");
+    let req = request(
+        tmp.path(),
+        &msg,
+        "sender@example.com",
+        &["alice@example.com"],
+    );
+    let list = outcomes(
+        hop(relay.addr, "relay.test", ClientTls::None)
+            .send(&req, MessageBody::File(&req.message_path))
+            .await,
+    );
+    assert!(
+        matches!(&list[..], [RecipientOutcome::Failed { status, .. }] if status == "5.3.4"),
+        "{list:?}"
+    );
+    assert!(relay.queued().is_empty());
+}
