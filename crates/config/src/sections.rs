@@ -334,8 +334,9 @@ config_section! {
         /// Outbound: file caching fetched MTA-STS policies across restarts (JSON); empty keeps
         /// them in memory only.
         pub mta_sts_cache_file: String = String::new(),
-        /// Outbound: trusted roots (PEM) for certificates checked under an MTA-STS policy (the
-        /// policy host and the MX hosts); empty means the system's roots. For tests.
+        /// Outbound: trusted roots (PEM) for the certificates that are verified by name: the
+        /// MTA-STS policy host, MX hosts under an MTA-STS `enforce` policy, and the smarthost
+        /// with `smarthost_tls = "required"`. Empty means the system's roots.
         pub outbound_ca_file: String = String::new(),
         /// Outbound: send all remote mail to this host (`host:port` or `[ipv6]:port`) instead
         /// of the recipients' MX hosts. Empty: MX delivery.
