@@ -238,7 +238,7 @@ impl RemoteTransport {
                 return deferred(n, &format!("451 4.4.3 MX lookup for {domain} failed: {e}"));
             }
         };
-        let (hosts, mx_secure) = match route {
+        let (hosts, mx_secure, implicit) = match route {
             mx::Route::NullMx => {
                 return failed(
                     n,
@@ -246,9 +246,12 @@ impl RemoteTransport {
                     "5.1.10",
                 );
             }
-            mx::Route::Hosts { hosts, secure } => (hosts, secure),
+            mx::Route::Hosts {
+                hosts,
+                secure,
+                implicit,
+            } => (hosts, secure, implicit),
         };
-        let implicit = hosts.len() == 1 && hosts[0].name == domain;
         let sts = match &self.sts {
             Some(s) => s.policy(domain).await,
             None => None,

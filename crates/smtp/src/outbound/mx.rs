@@ -24,7 +24,12 @@ pub(crate) struct MxHost {
 pub(crate) enum Route {
     /// Hosts to try in this order; `secure`: the MX answer (for the implicit MX: the
     /// authenticated denial of MX records) was DNSSEC-authenticated.
-    Hosts { hosts: Vec<MxHost>, secure: bool },
+    /// `implicit`: the domain has no MX records and is its own MX.
+    Hosts {
+        hosts: Vec<MxHost>,
+        secure: bool,
+        implicit: bool,
+    },
     /// Null MX: the domain accepts no mail.
     NullMx,
 }
@@ -61,11 +66,13 @@ pub(crate) async fn route(dns: &Dns, domain: &str) -> Result<Route, DnsError> {
                 preference: 0,
             }],
             secure: answer.authentic,
+            implicit: true,
         });
     }
     Ok(Route::Hosts {
         hosts: order(hosts),
         secure: answer.authentic,
+        implicit: false,
     })
 }
 
