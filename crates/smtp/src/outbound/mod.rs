@@ -349,12 +349,14 @@ impl RemoteTransport {
                     .send(req, MessageBody::File(&req.message_path))
                     .await;
                 let relay = session.peer.clone();
+                let tls = if session.tls { policy } else { "none" };
                 if usable {
                     self.pool.put(key, session);
                 }
                 log_outcomes(
                     req,
                     &relay,
+                    tls,
                     &DeliveryOutcome::PerRecipient(outcomes.clone()),
                 );
                 return outcomes;
@@ -391,7 +393,7 @@ impl RemoteTransport {
                 auth: sh.auth.clone(),
             };
             let outcome = hop.send(req, MessageBody::File(&req.message_path)).await;
-            log_outcomes(req, &hop.target.to_string(), &outcome);
+            log_outcomes(req, &hop.target.to_string(), "-", &outcome);
             let list = match outcome {
                 DeliveryOutcome::PerRecipient(list) => list,
                 DeliveryOutcome::AgentFailed { reason } => deferred(n, &reason),
