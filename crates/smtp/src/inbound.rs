@@ -1,5 +1,6 @@
 //! smtp-mta's [`MailHandler`]: recipient policy at RCPT (local domains and known users only,
-//! relaying refused on the public listener), then at the end of DATA the loop check, SPF/DKIM/
+//! relaying refused on the public listener; the relay listener also queues recipients in other
+//! domains for outbound delivery), then at the end of DATA the loop check, SPF/DKIM/
 //! DMARC/ARC verification (a header, and a refusal only where configured), the `Received:`
 //! header, and the durable enqueue that must succeed before the `250`.
 //!
@@ -239,13 +240,10 @@ impl MailHandler for Inbound {
                 return Err(Reply::from_directory(&e, address));
             }
             Ok(false) if self.policy.relay => {
-                return Err(Reply::new(
-                    554,
-                    "5.7.1",
-                    format!(
-                        "<{address}> Outbound delivery to other domains is not available on this server"
-                    ),
-                ));
+                // The relay listener's clients are trusted (submission, relay_networks): a
+                // remote recipient is queued for outbound delivery (crate::outbound).
+                tracing::debug!(id = %env.id, rcpt = %address, "remote recipient accepted for relay");
+                return Ok(());
             }
             Ok(false) => {
                 tracing::info!(id = %env.id, rcpt = %address, client = %env.peer, "relay attempt refused");
