@@ -286,6 +286,42 @@ class RoundcubeTest(unittest.TestCase):
         self.assertEqual(out, f"archive,zipdownload|{self.env['ROUNDCUBE_IMAP_HOST']}"
                               "|tls://sieve.test:4190")
 
+    def test_code_configuration_and_database_files_are_not_served(self):
+        for path in ("config/config.inc.php", "plugins/managesieve/config.inc.php",
+                     "plugins/archive/archive.php", "program/lib/Roundcube/rcube.php",
+                     "SQL/sqlite.initial.sql", "bin/update.sh", "composer.json", ".htaccess",
+                     "plugins/managesieve/localization/en_US.inc"):
+            self.assertEqual(http_get(self.url + path)[0], 403, path)
+        status, body = http_get(self.url + "skins/elastic/ui.min.js")
+        self.assertEqual(status, 200)
+        self.assertIn("function", body)
+
+    def test_sigterm_stops_gracefully_and_a_dead_php_fpm_stops_the_container(self):
+        env = ["-e", "ROUNDCUBE_DES_KEY=" + "k" * 24]
+        for how in ("sigterm", "php-fpm"):
+            name = f"{self.name}-{how}"
+            docker("run", "-d", "--name", name, "--network", "none", "--read-only",
+                   "--tmpfs", "/tmp", *env, IMAGE)
+            try:
+                wait_for(lambda: docker("exec", name, "healthcheck", check=False).returncode == 0,
+                         timeout=30, what=f"{name} healthy")
+                if how == "sigterm":
+                    t = time.monotonic()
+                    docker("stop", "-t", "20", name)
+                    self.assertLess(time.monotonic() - t, 10)
+                    code = "0"
+                else:
+                    docker("exec", name, "sh", "-c",
+                           "kill -KILL $(cat /tmp/php-fpm/php-fpm.pid)")
+                    wait_for(lambda: docker("inspect", "-f", "{{.State.Running}}", name)
+                             .stdout.strip() == "false", timeout=30, what=f"{name} to stop")
+                    code = "137"
+                    self.assertIn("php-fpm exited (137); stopping", docker("logs", name).stderr)
+                self.assertEqual(docker("inspect", "-f", "{{.State.ExitCode}}", name)
+                                 .stdout.strip(), code)
+            finally:
+                docker("rm", "-f", "-v", name, check=False)
+
     def test_missing_or_short_des_key_stops_the_container_with_a_message(self):
         r = docker("run", "--rm", "--network", "none", IMAGE, check=False)
         self.assertEqual(r.returncode, 64)
