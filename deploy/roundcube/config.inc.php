@@ -15,8 +15,8 @@ $flag = function (string $name, bool $default) use ($env): bool {
 $config = [];
 
 // The database: SQLite in the volume /var/lib/roundcube/db (sessions, users, contacts, cache).
-$config['db_dsnw'] = $env('ROUNDCUBE_DB_DSN',
-    'sqlite:///' . $env('ROUNDCUBE_DB_DIR', '/var/lib/roundcube/db') . '/roundcube.db?mode=0640');
+$config['db_dsnw'] = 'sqlite:///' . $env('ROUNDCUBE_DB_DIR', '/var/lib/roundcube/db')
+    . '/roundcube.db?mode=0640';
 
 // IMAP (imap-server): ssl://host:993 (implicit TLS) or tls://host:143 (STARTTLS).
 $config['imap_host'] = $env('ROUNDCUBE_IMAP_HOST', 'ssl://imap-server:993');
@@ -46,15 +46,13 @@ $config['managesieve_conn_options'] = ['ssl' => $tls];
 
 // Logins without a domain get this one appended (empty: the full address is the login).
 $config['username_domain'] = $env('ROUNDCUBE_USERNAME_DOMAIN', '');
-$config['mail_domain'] = $env('ROUNDCUBE_MAIL_DOMAIN', '');
 
 $config['des_key'] = $env('ROUNDCUBE_DES_KEY');
 $config['product_name'] = $env('ROUNDCUBE_PRODUCT_NAME', 'Webmail');
-$config['support_url'] = $env('ROUNDCUBE_SUPPORT_URL', '');
+$config['support_url'] = '';
 $config['skin'] = 'elastic';
 $config['plugins'] = array_values(array_filter(array_map('trim',
     explode(',', $env('ROUNDCUBE_PLUGINS', 'archive,zipdownload')))));
-$config['language'] = $env('ROUNDCUBE_LANGUAGE', null);
 
 // The folders of the store (Maildir++ .Sent, .Drafts, .Trash, .Junk), created at first login.
 $config['drafts_mbox'] = 'Drafts';
@@ -66,14 +64,11 @@ $config['create_default_folders'] = true;
 // Reverse proxies (Traefik) whose X-Forwarded-* headers are believed: space separated addresses.
 $config['proxy_whitelist'] = array_values(array_filter(explode(' ',
     $env('ROUNDCUBE_PROXY_WHITELIST', ''))));
-// The session cookie only over HTTPS when served through one (off for plain-HTTP tests).
-$config['use_https'] = $flag('ROUNDCUBE_FORCE_HTTPS', false);
 $config['login_rate_limit'] = 5;
 $config['session_lifetime'] = 30;
 $config['ip_check'] = false;
 $config['enable_installer'] = false;
 $config['enable_spellcheck'] = false;
-$config['max_message_size'] = $env('ROUNDCUBE_MAX_MESSAGE_SIZE', '25M');
 
 // A read-only root file system: temporary files in /tmp, logs to the container's stdout.
 $config['temp_dir'] = '/tmp/roundcube';

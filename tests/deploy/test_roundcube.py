@@ -109,6 +109,7 @@ class RoundcubeTest(unittest.TestCase):
             "ROUNDCUBE_TLS_PEER_NAME": "mx.test",
             "ROUNDCUBE_DES_KEY": uuid.uuid4().hex[:24],
             "ROUNDCUBE_PRODUCT_NAME": "Mailstack Webmail",
+            "ROUNDCUBE_USERNAME_DOMAIN": "example.com",
         }
         args = ["run", "-d", "--rm", "--name", cls.name, "--network", "host",
                 "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL",
@@ -119,13 +120,7 @@ class RoundcubeTest(unittest.TestCase):
         docker(*args, IMAGE)
         cls.container = cls.name
         cls.url = f"http://127.0.0.1:{cls.port}/"
-
-        def up():
-            state = docker("inspect", "-f", "{{.State.Running}}", cls.name, check=False).stdout
-            if state.strip() != "true":
-                raise AssertionError(f"roundcube container stopped:\n{cls.logs()}")
-            return http_get(cls.url)[0] == 200
-        wait_for(up, timeout=60, what="Roundcube's login page")
+        cls.wait_up(cls.name, cls.url)
 
         opts = webdriver.ChromeOptions()
         opts.binary_location = "/usr/bin/chromium"
@@ -140,10 +135,20 @@ class RoundcubeTest(unittest.TestCase):
         cls.driver.set_page_load_timeout(60)
 
     @classmethod
-    def logs(cls):
-        if not cls.container:
+    def wait_up(cls, name, url):
+        def up():
+            state = docker("inspect", "-f", "{{.State.Running}}", name, check=False).stdout
+            if state.strip() != "true":
+                raise AssertionError(f"roundcube container stopped:\n{cls.logs(name)}")
+            return http_get(url)[0] == 200
+        wait_for(up, timeout=60, what=f"Roundcube's login page at {url}")
+
+    @classmethod
+    def logs(cls, name=None):
+        name = name or cls.container
+        if not name:
             return ""
-        r = docker("logs", "--tail", "200", cls.container, check=False)
+        r = docker("logs", "--tail", "200", name, check=False)
         return r.stdout + r.stderr
 
     @classmethod
@@ -167,7 +172,10 @@ class RoundcubeTest(unittest.TestCase):
         cls._cleanup()
 
     def tearDown(self):
-        if not getattr(self._outcome, "success", True) and self.driver:
+        # A failed test leaves a screenshot and the container's log (failures are added to the
+        # result as they happen, before tearDown).
+        result = self._outcome.result
+        if self.driver and any(t is self for t, _ in result.failures + result.errors):
             self.screenshot("failure")
             print(f"\n--- roundcube container log ---\n{self.logs()}", flush=True)
 
@@ -181,17 +189,18 @@ class RoundcubeTest(unittest.TestCase):
         print(f"\nscreenshot: {path}", flush=True)
         return path
 
-    def login(self, user, password=PASSWORD):
+    def login(self, user, password=PASSWORD, url=None):
         d = self.driver
+        d.get(url or self.url)
         d.delete_all_cookies()
-        d.get(self.url)
+        d.get(url or self.url)
         self.wait().until(EC.visibility_of_element_located((By.ID, "rcmloginuser")))
         d.find_element(By.ID, "rcmloginuser").send_keys(user)
         d.find_element(By.ID, "rcmloginpwd").send_keys(password)
         d.find_element(By.ID, "rcmloginsubmit").click()
 
-    def login_ok(self, user):
-        self.login(user)
+    def login_ok(self, user, url=None):
+        self.login(user, url=url)
         self.wait().until(EC.visibility_of_element_located((By.ID, "messagelist")))
         self.wait().until(lambda d: d.execute_script(
             "return window.rcmail && !rcmail.busy && rcmail.env.mailbox == 'INBOX'"))
@@ -220,7 +229,7 @@ class RoundcubeTest(unittest.TestCase):
         self.login_ok(BOB)
         row = self.row_with(subject)
         self.assertIn("someone@sender.test", row.get_attribute("innerHTML") + row.text)
-        self.assertIn("Inbox", self.driver.title)
+        self.assertRegex(self.driver.title, r"^(\(\d+\) )?Mailstack Webmail :: Inbox$")
         png = self.screenshot("inbox")
         text = ocr(png)
         word, number = subject.split()
@@ -236,17 +245,54 @@ class RoundcubeTest(unittest.TestCase):
             self.driver.switch_to.default_content()
         self.screenshot("message")
 
-    def test_wrong_password_is_refused(self):
-        self.login("carol@example.com", "not-the-password")
+    def login_error(self, user, password=PASSWORD, url=None):
+        """The error Roundcube shows after a failed login."""
+        self.login(user, password, url=url)
         msg = self.wait().until(EC.visibility_of_element_located(
-            (By.CSS_SELECTOR, "#messagestack .error, #messagestack div")))
-        self.assertIn("Login failed", msg.text)
+            (By.CSS_SELECTOR, "#messagestack div")))
         self.assertEqual(self.driver.find_elements(By.ID, "messagelist"), [])
         self.assertTrue(self.driver.find_element(By.ID, "rcmloginuser").is_displayed())
+        return msg.text
+
+    def test_wrong_password_is_refused(self):
+        self.assertIn("Login failed", self.login_error("carol@example.com", "not-the-password"))
+
+    def test_tls_certificates_are_verified_unless_turned_off(self):
+        # Without the CA file the self-signed certificate is refused; with verification off it
+        # is accepted; the des_key may come from a file (ROUNDCUBE_DES_KEY_FILE).
+        keyfile = os.path.join(self.tmp, "des_key")
+        with open(keyfile, "w") as f:
+            f.write(uuid.uuid4().hex[:24] + "\n")
+        os.chmod(keyfile, 0o644)
+        base = {k: v for k, v in self.env.items()
+                if k not in ("ROUNDCUBE_TLS_CA_FILE", "ROUNDCUBE_DES_KEY")}
+        for verify in ("true", "false"):
+            port = free_port()
+            name = f"{self.name}-verify-{verify}"
+            env = {**base, "ROUNDCUBE_LISTEN": f"127.0.0.1:{port}", "ROUNDCUBE_TLS_VERIFY": verify,
+                   "ROUNDCUBE_DES_KEY_FILE": "/run/des_key"}
+            args = ["run", "-d", "--name", name, "--network", "host", "--read-only",
+                    "--tmpfs", "/tmp", "-v", f"{keyfile}:/run/des_key:ro"]
+            for k, v in env.items():
+                args += ["-e", f"{k}={v}"]
+            docker(*args, IMAGE)
+            try:
+                url = f"http://127.0.0.1:{port}/"
+                self.wait_up(name, url)
+                if verify == "true":
+                    self.assertIn("Connection to storage server failed",
+                                  self.login_error(BOB, url=url))
+                    self.assertIn("certificate verify failed", self.logs(name))
+                else:
+                    self.login_ok(BOB, url=url)
+            finally:
+                docker("rm", "-f", "-v", name, check=False)
 
     def test_compose_form_sends_through_submission(self):
         subject = self.subject()
-        self.login_ok(ALICE)
+        # A login without the domain: ROUNDCUBE_USERNAME_DOMAIN completes it, for IMAP and for
+        # submission (smtp_user '%u').
+        self.login_ok("alice")
         d = self.driver
         d.get(self.url + "?_task=mail&_action=compose")
         to = self.wait().until(EC.visibility_of_element_located(
@@ -309,6 +355,14 @@ class RoundcubeTest(unittest.TestCase):
                     t = time.monotonic()
                     docker("stop", "-t", "20", name)
                     self.assertLess(time.monotonic() - t, 10)
+                    self.assertEqual(docker("inspect", "-f", "{{.State.ExitCode}}", name)
+                                     .stdout.strip(), "0")
+                    # Started again, it keeps (and upgrades if needed) its database.
+                    docker("start", name)
+                    wait_for(lambda: docker("exec", name, "healthcheck", check=False)
+                             .returncode == 0, timeout=30, what=f"{name} healthy again")
+                    self.assertEqual(docker("logs", name).stderr.count("creating the database"), 1)
+                    docker("stop", "-t", "20", name)
                     code = "0"
                 else:
                     docker("exec", name, "sh", "-c",
