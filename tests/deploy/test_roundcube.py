@@ -244,6 +244,11 @@ class RoundcubeTest(unittest.TestCase):
         finally:
             self.driver.switch_to.default_content()
         self.screenshot("message")
+        # Roundcube logged the login and no PHP error (e.g. a plugin's missing PHP extension).
+        log = self.logs()
+        self.assertRegex(log, r"Successful login for bob@example\.com")
+        self.assertNotIn("PHP Error", log)
+        self.assertNotIn("PHP Warning", log)
 
     def login_error(self, user, password=PASSWORD, url=None):
         """The error Roundcube shows after a failed login."""
