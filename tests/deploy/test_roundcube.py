@@ -13,9 +13,11 @@ Roundcube's compose form, which must arrive through submission (and be kept in S
 
 Run: /usr/bin/python3 tests/deploy/test_roundcube.py   (MAILSTACK_BIN: the binaries' folder)
 Closing line: `roundcube: N passed, N failed`. Screenshots are kept; their paths are printed."""
+import atexit
 import os
 import random
 import shutil
+import signal
 import smtplib
 import subprocess
 import sys
@@ -64,8 +66,12 @@ class RoundcubeTest(unittest.TestCase):
     """One stack, one Roundcube container and one browser for all tests (they take seconds each;
     starting them takes longer). Each test logs in as its own user on a fresh browser session."""
 
+    tmp = None
+    extra_containers = set()
+
     @classmethod
     def setUpClass(cls):
+        atexit.register(cls._cleanup)
         cls.tmp = tempfile.mkdtemp(prefix="mailstack-roundcube-")
         cls.shots = os.path.join(cls.tmp, "screenshots")
         os.makedirs(cls.shots)
@@ -111,7 +117,7 @@ class RoundcubeTest(unittest.TestCase):
             "ROUNDCUBE_PRODUCT_NAME": "Mailstack Webmail",
             "ROUNDCUBE_USERNAME_DOMAIN": "example.com",
         }
-        args = ["run", "-d", "--rm", "--name", cls.name, "--network", "host",
+        args = ["run", "-d", "--name", cls.name, "--network", "host",
                 "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL",
                 "--security-opt", "no-new-privileges",
                 "-v", f"{ca}:/etc/mailstack-ca.pem:ro"]
@@ -144,28 +150,38 @@ class RoundcubeTest(unittest.TestCase):
         wait_for(up, timeout=60, what=f"Roundcube's login page at {url}")
 
     @classmethod
-    def logs(cls, name=None):
+    def logs(cls, name=None, tail="all"):
         name = name or cls.container
         if not name:
             return ""
-        r = docker("logs", "--tail", "200", name, check=False)
+        r = docker("logs", "--tail", tail, name, check=False)
         return r.stdout + r.stderr
 
     @classmethod
     def _cleanup(cls):
+        """Browser, containers and services go, even after a failure or an interrupt (it also
+        runs at exit); the screenshots stay (their paths are printed)."""
+        if getattr(cls, "tmp", None) is None:
+            return
         if cls.driver:
             try:
                 cls.driver.quit()
             except Exception:
                 pass
+            cls.driver = None
         if cls.container:
             docker("rm", "-f", "-v", cls.container, check=False)
+            cls.container = None
+        for name in list(cls.extra_containers):
+            docker("rm", "-f", "-v", name, check=False)
+            cls.extra_containers.discard(name)
         if cls.stack:
             cls.stack.close()
-        # The screenshots stay (their paths are printed); the rest goes.
+            cls.stack = None
         for sub in ("stack", "chromium"):
             shutil.rmtree(os.path.join(cls.tmp, sub), ignore_errors=True)
         print(f"\nscreenshots kept in {cls.shots}", flush=True)
+        cls.tmp = None
 
     @classmethod
     def tearDownClass(cls):
@@ -177,7 +193,7 @@ class RoundcubeTest(unittest.TestCase):
         result = self._outcome.result
         if self.driver and any(t is self for t, _ in result.failures + result.errors):
             self.screenshot("failure")
-            print(f"\n--- roundcube container log ---\n{self.logs()}", flush=True)
+            print(f"\n--- roundcube container log ---\n{self.logs(tail='200')}", flush=True)
 
     # --- helpers -------------------------------------------------------------------------------
     def wait(self, timeout=30):
@@ -280,6 +296,7 @@ class RoundcubeTest(unittest.TestCase):
                     "--tmpfs", "/tmp", "-v", f"{keyfile}:/run/des_key:ro"]
             for k, v in env.items():
                 args += ["-e", f"{k}={v}"]
+            self.extra_containers.add(name)
             docker(*args, IMAGE)
             try:
                 url = f"http://127.0.0.1:{port}/"
@@ -292,6 +309,7 @@ class RoundcubeTest(unittest.TestCase):
                     self.login_ok(BOB, url=url)
             finally:
                 docker("rm", "-f", "-v", name, check=False)
+                self.extra_containers.discard(name)
 
     def test_compose_form_sends_through_submission(self):
         subject = self.subject()
@@ -351,6 +369,7 @@ class RoundcubeTest(unittest.TestCase):
         env = ["-e", "ROUNDCUBE_DES_KEY=" + "k" * 24]
         for how in ("sigterm", "php-fpm"):
             name = f"{self.name}-{how}"
+            self.extra_containers.add(name)
             docker("run", "-d", "--name", name, "--network", "none", "--read-only",
                    "--tmpfs", "/tmp", *env, IMAGE)
             try:
@@ -380,6 +399,7 @@ class RoundcubeTest(unittest.TestCase):
                                  .stdout.strip(), code)
             finally:
                 docker("rm", "-f", "-v", name, check=False)
+                self.extra_containers.discard(name)
 
     def test_missing_or_short_des_key_stops_the_container_with_a_message(self):
         r = docker("run", "--rm", "--network", "none", IMAGE, check=False)
@@ -391,7 +411,13 @@ class RoundcubeTest(unittest.TestCase):
         self.assertIn("must be exactly 24 characters (it has 5)", r.stderr)
 
 
+def interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main():
+    # SIGTERM (a CI time-out) ends the run like Ctrl-C: the atexit cleanup removes containers.
+    signal.signal(signal.SIGTERM, interrupt)
     suite = unittest.defaultTestLoader.loadTestsFromTestCase(RoundcubeTest)
     t = time.monotonic()
     result = unittest.TextTestRunner(verbosity=2).run(suite)
