@@ -61,9 +61,8 @@ $config['sent_mbox'] = 'Sent';
 $config['trash_mbox'] = 'Trash';
 $config['create_default_folders'] = true;
 
-// Reverse proxies (Traefik) whose X-Forwarded-* headers are believed: space separated addresses.
-$config['proxy_whitelist'] = array_values(array_filter(explode(' ',
-    $env('ROUNDCUBE_PROXY_WHITELIST', ''))));
+// Reverse proxies: nginx believes X-Forwarded-For/-Proto from ROUNDCUBE_TRUSTED_PROXIES and
+// hands PHP the client's address and HTTPS (so the session cookie is Secure behind Traefik).
 $config['login_rate_limit'] = 5;
 $config['session_lifetime'] = 30;
 $config['ip_check'] = false;

@@ -16,6 +16,7 @@ Closing line: `roundcube: N passed, N failed`. Screenshots are kept; their paths
 import atexit
 import os
 import random
+import re
 import shutil
 import signal
 import smtplib
@@ -24,6 +25,8 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.parse
+import urllib.request
 import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -33,6 +36,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 from harness import Stack, free_port, http_get, wait_for  # noqa: E402
 
 from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.chrome.service import Service as ChromeService  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
@@ -52,6 +56,37 @@ def docker(*args, check=True, timeout=120):
     if check and r.returncode != 0:
         raise AssertionError(f"docker {' '.join(args)} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
     return r
+
+
+FORWARDED = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args):
+        return None
+
+
+def http_login(url, user, password=PASSWORD, headers=None):
+    """Roundcube's login form without a browser (its token and session cookie; the cookie is
+    sent back as a browser talking HTTPS to the proxy would, Secure or not): the status (302
+    when logged in), the Set-Cookie headers of the answer and the message shown, if any."""
+    opener = urllib.request.build_opener(NoRedirect)
+    with opener.open(urllib.request.Request(url, headers=headers or {}), timeout=30) as r:
+        page = r.read().decode()
+        cookies = r.headers.get_all("Set-Cookie") or []
+    token = re.search(r'name="_token" value="([^"]+)"', page).group(1)
+    form = urllib.parse.urlencode({"_token": token, "_task": "login", "_action": "login",
+                                   "_timezone": "UTC", "_url": "", "_user": user,
+                                   "_pass": password}).encode()
+    cookie = "; ".join(c.split(";")[0] for c in cookies)
+    try:
+        r = opener.open(urllib.request.Request(url + "?_task=login", data=form,
+                                               headers={**(headers or {}), "Cookie": cookie}),
+                        timeout=30)
+    except urllib.error.HTTPError as e:
+        r = e
+    shown = re.findall(r'display_message\("([^"]*)"', r.read().decode(errors="replace"))
+    return r.status, r.headers.get_all("Set-Cookie") or [], shown
 
 
 def ocr(png):
@@ -116,6 +151,8 @@ class RoundcubeTest(unittest.TestCase):
             "ROUNDCUBE_DES_KEY": uuid.uuid4().hex[:24],
             "ROUNDCUBE_PRODUCT_NAME": "Mailstack Webmail",
             "ROUNDCUBE_USERNAME_DOMAIN": "example.com",
+            # As behind Traefik: this peer's X-Forwarded-For/-Proto are believed.
+            "ROUNDCUBE_TRUSTED_PROXIES": "127.0.0.0/8",
         }
         args = ["run", "-d", "--name", cls.name, "--network", "host",
                 "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL",
@@ -267,13 +304,21 @@ class RoundcubeTest(unittest.TestCase):
         self.assertNotIn("PHP Warning", log)
 
     def login_error(self, user, password=PASSWORD, url=None):
-        """The error Roundcube shows after a failed login."""
+        """The error Roundcube shows after a failed login (not its "Loading..." message, which
+        is shown while the form is sent)."""
         self.login(user, password, url=url)
-        msg = self.wait().until(EC.visibility_of_element_located(
-            (By.CSS_SELECTOR, "#messagestack div")))
+
+        def shown(d):
+            try:
+                return " ".join(e.text for e in d.find_elements(
+                    By.CSS_SELECTOR, "#messagestack div.error, #messagestack div.warning")
+                    if e.is_displayed() and e.text)
+            except StaleElementReferenceException:
+                return ""
+        text = self.wait().until(shown)
         self.assertEqual(self.driver.find_elements(By.ID, "messagelist"), [])
         self.assertTrue(self.driver.find_element(By.ID, "rcmloginuser").is_displayed())
-        return msg.text
+        return text
 
     def test_wrong_password_is_refused(self):
         self.assertIn("Login failed", self.login_error("carol@example.com", "not-the-password"))
@@ -285,8 +330,8 @@ class RoundcubeTest(unittest.TestCase):
         with open(keyfile, "w") as f:
             f.write(uuid.uuid4().hex[:24] + "\n")
         os.chmod(keyfile, 0o644)
-        base = {k: v for k, v in self.env.items()
-                if k not in ("ROUNDCUBE_TLS_CA_FILE", "ROUNDCUBE_DES_KEY")}
+        base = {k: v for k, v in self.env.items() if k not in (
+            "ROUNDCUBE_TLS_CA_FILE", "ROUNDCUBE_DES_KEY", "ROUNDCUBE_TRUSTED_PROXIES")}
         for verify in ("true", "false"):
             port = free_port()
             name = f"{self.name}-verify-{verify}"
@@ -307,6 +352,14 @@ class RoundcubeTest(unittest.TestCase):
                     self.assertIn("certificate verify failed", self.logs(name))
                 else:
                     self.login_ok(BOB, url=url)
+                    # No ROUNDCUBE_TRUSTED_PROXIES here: forwarded headers are not believed.
+                    status, cookies, shown = http_login(url, BOB, headers=FORWARDED)
+                    self.assertEqual(status, 302, shown)
+                    self.assertFalse(any("secure" in c.lower() for c in cookies), cookies)
+                    self.assertRegex(self.logs(name), r"Successful login for bob@example\.com "
+                                                      r"\(ID: \d+\) from 127\.0\.0\.1 ")
+                    self.assertRegex(self.logs(name), r"\n127\.0\.0\.1 127\.0\.0\.1 - - \[[^]]+\] "
+                                                      r"\"POST /\?_task=login ")
             finally:
                 docker("rm", "-f", "-v", name, check=False)
                 self.extra_containers.discard(name)
@@ -344,6 +397,8 @@ class RoundcubeTest(unittest.TestCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("Read-only file system", r.stderr)
         self.assertEqual(docker("exec", self.container, "healthcheck", check=False).returncode, 0)
+        # nginx started after php-fpm listened: no 502 at start-up.
+        self.assertNotIn('" 502 ', self.logs())
         # The ManageSieve plugin is prepared but off: its host comes from the environment.
         php = ("define('INSTALL_PATH', '/usr/share/roundcube/'); $config = [];"
                "include '/etc/roundcube/config.inc.php';"
@@ -354,6 +409,16 @@ class RoundcubeTest(unittest.TestCase):
                      self.container, "php", "-r", php).stdout
         self.assertEqual(out, f"archive,zipdownload|{self.env['ROUNDCUBE_IMAP_HOST']}"
                               "|tls://sieve.test:4190")
+
+    def test_a_trusted_proxy_gives_the_client_address_and_https(self):
+        status, cookies, shown = http_login(self.url, "carol@example.com", headers=FORWARDED)
+        self.assertEqual(status, 302, shown)
+        session = [c for c in cookies if c.startswith("roundcube_sessid=")]
+        self.assertTrue(session and all("; secure" in c.lower() for c in session), cookies)
+        log = self.logs()
+        self.assertRegex(log, r"Successful login for carol@example\.com \(ID: \d+\) "
+                              r"from 203\.0\.113\.7 ")
+        self.assertRegex(log, r"\n127\.0\.0\.1 203\.0\.113\.7 - - \[[^]]+\] \"POST /\?_task=login ")
 
     def test_code_configuration_and_database_files_are_not_served(self):
         for path in ("config/config.inc.php", "plugins/managesieve/config.inc.php",
