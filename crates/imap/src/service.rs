@@ -12,12 +12,11 @@ use std::time::Duration;
 
 use mailstack_config::Config;
 use mailstack_directory::{AuthThrottle, DirectoryError};
-use mailstack_net::{
-    Admission, ImplicitTls, Listener, NetError, ReloadingTlsAcceptor, Server, ServerLimits,
-    Shutdown,
-};
+use mailstack_net::{Admission, ImplicitTls, Listener, NetError, ReloadingTlsAcceptor, Shutdown};
 use mailstack_store::{Store, StoreError, StoreOptions};
-use mailstack_telemetry::{Metrics, Readiness, TelemetryError, bind_admin, spawn_admin};
+use mailstack_telemetry::{
+    Metrics, Readiness, TelemetryError, bind_admin, counted_server, spawn_admin,
+};
 use tokio::io::AsyncWriteExt;
 
 use crate::proto::Limits;
@@ -97,18 +96,13 @@ pub async fn run_imap(config: &Config, shutdown: Shutdown) -> Result<(), Service
 
     let metrics = Metrics::new();
     let readiness = Readiness::new();
-    let server = Server::new(
+    let server = counted_server(
         listeners,
-        ServerLimits {
-            max_connections: section.max_connections,
-            max_connections_per_ip: section.max_connections_per_ip,
-        },
-    );
-    let stats = server.stats();
-    metrics.gauge_fn(
+        section.max_connections,
+        section.max_connections_per_ip,
+        &metrics,
         "mailstack_imap_connections",
         "IMAP connections open now",
-        move || stats.active() as i64,
     );
     let session_config = Arc::new(session_config(
         config,

@@ -75,7 +75,7 @@ pub use error::TelemetryError;
 pub use logging::{LOG_ENV, LogFormat, init_logging};
 pub use metrics::{CounterFamily, GaugeFamily, HistogramBuckets, HistogramFamily, Labels, Metrics};
 pub use readiness::Readiness;
-pub use service::{ServiceArgs, run_service};
+pub use service::{ServiceArgs, counted_server, run_service};
 
 /// Metric types returned by [`Metrics`], re-exported so that services do not
 /// need their own `prometheus-client` dependency.

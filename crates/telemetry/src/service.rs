@@ -71,3 +71,26 @@ where
         }
     }
 }
+
+/// A [`mailstack_net::Server`] over `listeners` with `max_connections` in total and
+/// `max_connections_per_ip`, its open connections published as the gauge `gauge` (every
+/// service shows them the same way).
+pub fn counted_server(
+    listeners: Vec<mailstack_net::Listener>,
+    max_connections: usize,
+    max_connections_per_ip: usize,
+    metrics: &crate::Metrics,
+    gauge: &str,
+    help: &str,
+) -> mailstack_net::Server {
+    let server = mailstack_net::Server::new(
+        listeners,
+        mailstack_net::ServerLimits {
+            max_connections,
+            max_connections_per_ip,
+        },
+    );
+    let stats = server.stats();
+    metrics.gauge_fn(gauge, help, move || stats.active() as i64);
+    server
+}

@@ -70,6 +70,19 @@ impl Reply {
             },
         }
     }
+
+    /// The outcome of the accepted recipients when DATA was answered with this instead of
+    /// `354`: a `2xx` is a protocol violation (nothing was sent, so retry later), anything else
+    /// means what it says.
+    pub(crate) fn data_refused_outcome(&self) -> RecipientOutcome {
+        if self.class() == 2 {
+            RecipientOutcome::Deferred {
+                reply: self.text.clone(),
+            }
+        } else {
+            self.outcome()
+        }
+    }
 }
 
 /// The enhanced status code (`5.1.1`) after the reply code, if there is one.

@@ -519,14 +519,7 @@ impl SmtpSession {
         }
         let data = conn.command("DATA").await?;
         if data.code != 354 {
-            let o = if data.class() == 2 {
-                // A 2xx to DATA is a protocol violation: nothing was sent, so retry later.
-                RecipientOutcome::Deferred {
-                    reply: data.text.clone(),
-                }
-            } else {
-                data.outcome()
-            };
+            let o = data.data_refused_outcome();
             for &i in &accepted {
                 outcomes[i] = Some(o.clone());
             }

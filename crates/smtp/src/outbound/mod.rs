@@ -478,15 +478,7 @@ impl Transport for RemoteTransport {
                 out[i] = Some(o);
             }
         }
-        DeliveryOutcome::PerRecipient(
-            out.into_iter()
-                .map(|o| {
-                    o.unwrap_or_else(|| RecipientOutcome::Deferred {
-                        reply: "451 4.4.0 no outcome".into(),
-                    })
-                })
-                .collect(),
-        )
+        collect_outcomes(out)
     }
 }
 
@@ -583,15 +575,7 @@ impl Transport for RouterTransport {
                 }
             }
         }
-        DeliveryOutcome::PerRecipient(
-            out.into_iter()
-                .map(|o| {
-                    o.unwrap_or_else(|| RecipientOutcome::Deferred {
-                        reply: "451 4.4.0 no outcome".into(),
-                    })
-                })
-                .collect(),
-        )
+        collect_outcomes(out)
     }
 }
 
@@ -621,4 +605,17 @@ fn failed(n: usize, reply: &str, status: &str) -> Vec<RecipientOutcome> {
         };
         n
     ]
+}
+
+/// One outcome per recipient; a recipient nothing answered for is deferred.
+fn collect_outcomes(out: Vec<Option<RecipientOutcome>>) -> DeliveryOutcome {
+    DeliveryOutcome::PerRecipient(
+        out.into_iter()
+            .map(|o| {
+                o.unwrap_or_else(|| RecipientOutcome::Deferred {
+                    reply: "451 4.4.0 no outcome".into(),
+                })
+            })
+            .collect(),
+    )
 }

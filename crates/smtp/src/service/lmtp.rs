@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use mailstack_config::Config;
 use mailstack_directory::ExpandLimits;
-use mailstack_net::{Listener, Server, ServerLimits, Shutdown};
-use mailstack_telemetry::{Metrics, Readiness, bind_admin};
+use mailstack_net::{Listener, Shutdown};
+use mailstack_telemetry::{Metrics, Readiness, bind_admin, counted_server};
 
 use super::{ServiceError, open_directory, open_store, serve_sessions, spawn_admin};
 use crate::lmtp::LocalDelivery;
@@ -22,18 +22,13 @@ pub async fn run_lmtp(config: &Config, shutdown: Shutdown) -> Result<(), Service
 
     let metrics = Metrics::new();
     let readiness = Readiness::new();
-    let server = Server::new(
+    let server = counted_server(
         listeners,
-        ServerLimits {
-            max_connections: section.max_connections,
-            max_connections_per_ip: section.max_connections_per_ip,
-        },
-    );
-    let stats = server.stats();
-    metrics.gauge_fn(
+        section.max_connections,
+        section.max_connections_per_ip,
+        &metrics,
         "mailstack_lmtp_connections",
         "LMTP connections open now",
-        move || stats.active() as i64,
     );
     let handler = Arc::new(LocalDelivery::new(
         directory,

@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use mailstack_config::{Cidr, Config};
 use mailstack_directory::ExpandLimits;
-use mailstack_net::{ListenAddr, Listener, ReloadingTlsAcceptor, Server, ServerLimits, Shutdown};
+use mailstack_net::{ListenAddr, Listener, ReloadingTlsAcceptor, Shutdown};
 use mailstack_queue::{Queue, QueueOptions, RetryPolicy};
-use mailstack_telemetry::{Metrics, Readiness, bind_admin};
+use mailstack_telemetry::{Metrics, Readiness, bind_admin, counted_server};
 
 use super::{ServiceError, open_directory, serve_sessions, spawn_admin};
 use crate::client::{ClientTls, LmtpTransport};
@@ -42,16 +42,7 @@ pub async fn run_smtp_mta(config: &Config, shutdown: Shutdown) -> Result<(), Ser
         .filter_map(|n| Cidr::parse(n))
         .collect();
     let verifier = if section.verify {
-        let resolver = if section.dns_resolver.is_empty() {
-            None
-        } else {
-            Some(section.dns_resolver.parse().map_err(|_| {
-                ServiceError::Setting(format!(
-                    "smtp_mta.dns_resolver: {:?} is not ip:port",
-                    section.dns_resolver
-                ))
-            })?)
-        };
+        let resolver = dns_resolver(section)?;
         Some(Verifier::new(VerifyOptions {
             resolver,
             timeout: section.dns_timeout.get(),
@@ -77,22 +68,25 @@ pub async fn run_smtp_mta(config: &Config, shutdown: Shutdown) -> Result<(), Ser
 
     let metrics = Metrics::new();
     let readiness = Readiness::new();
-    let limits = ServerLimits {
-        max_connections: section.max_connections,
-        max_connections_per_ip: section.max_connections_per_ip,
+    let server = |listeners, gauge, help| {
+        counted_server(
+            listeners,
+            section.max_connections,
+            section.max_connections_per_ip,
+            &metrics,
+            gauge,
+            help,
+        )
     };
-    let mx_server = Server::new(mx_listeners, limits);
-    let relay_server = Server::new(relay_listeners, limits);
-    let (mx_stats, relay_stats) = (mx_server.stats(), relay_server.stats());
-    metrics.gauge_fn(
+    let mx_server = server(
+        mx_listeners,
         "mailstack_smtp_connections",
         "SMTP connections open now (MX listener)",
-        move || mx_stats.active() as i64,
     );
-    metrics.gauge_fn(
+    let relay_server = server(
+        relay_listeners,
         "mailstack_smtp_relay_connections",
         "SMTP connections open now (relay listener)",
-        move || relay_stats.active() as i64,
     );
     type StatFn = fn(&mailstack_queue::QueueStats) -> u64;
     let queue_gauges: [(&str, &str, StatFn); 5] = [
@@ -226,16 +220,7 @@ fn outbound_options(
     hostname: &str,
 ) -> Result<OutboundOptions, ServiceError> {
     let path = |s: &str| (!s.is_empty()).then(|| std::path::PathBuf::from(s));
-    let resolver = if section.dns_resolver.is_empty() {
-        None
-    } else {
-        Some(section.dns_resolver.parse().map_err(|_| {
-            ServiceError::Setting(format!(
-                "smtp_mta.dns_resolver: {:?} is not ip:port",
-                section.dns_resolver
-            ))
-        })?)
-    };
+    let resolver = dns_resolver(section)?;
     let smarthost = if section.smarthost.is_empty() {
         None
     } else {
@@ -297,5 +282,20 @@ fn outbound_options(
         resolver,
         dns_timeout: section.dns_timeout.get(),
         smarthost,
+    })
+}
+
+/// `smtp_mta.dns_resolver` as an address (`None`: the system's resolver).
+fn dns_resolver(
+    section: &mailstack_config::SmtpMtaConfig,
+) -> Result<Option<std::net::SocketAddr>, ServiceError> {
+    if section.dns_resolver.is_empty() {
+        return Ok(None);
+    }
+    section.dns_resolver.parse().map(Some).map_err(|_| {
+        ServiceError::Setting(format!(
+            "smtp_mta.dns_resolver: {:?} is not ip:port",
+            section.dns_resolver
+        ))
     })
 }

@@ -6,10 +6,8 @@ use std::sync::Arc;
 
 use mailstack_config::Config;
 use mailstack_directory::{AuthThrottle, ExpandLimits};
-use mailstack_net::{
-    ImplicitTls, ListenAddr, Listener, ReloadingTlsAcceptor, Server, ServerLimits, Shutdown,
-};
-use mailstack_telemetry::{Metrics, Readiness, bind_admin};
+use mailstack_net::{ImplicitTls, ListenAddr, Listener, ReloadingTlsAcceptor, Shutdown};
+use mailstack_telemetry::{Metrics, Readiness, bind_admin, counted_server};
 
 use super::{Access, ServiceError, open_directory, serve_sessions_with, spawn_admin};
 use crate::client::{ClientTls, NextHop};
@@ -38,18 +36,13 @@ pub async fn run_submission(config: &Config, shutdown: Shutdown) -> Result<(), S
 
     let metrics = Metrics::new();
     let readiness = Readiness::new();
-    let server = Server::new(
+    let server = counted_server(
         listeners,
-        ServerLimits {
-            max_connections: section.max_connections,
-            max_connections_per_ip: section.max_connections_per_ip,
-        },
-    );
-    let stats = server.stats();
-    metrics.gauge_fn(
+        section.max_connections,
+        section.max_connections_per_ip,
+        &metrics,
         "mailstack_submission_connections",
         "Submission connections open now",
-        move || stats.active() as i64,
     );
     let forwarder = RelayForwarder::new(NextHop {
         server_name: section.relay_address.clone(),
