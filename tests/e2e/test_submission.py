@@ -174,6 +174,15 @@ class RefusalTests(SubmissionTest):
         time.sleep(0.5)
         self.assertEqual(self.stack.messages(BOB), [])
 
+    def test_smtp_mta_down_is_a_temporary_failure(self):
+        self.stack.stop("smtp-mta")
+        with self.stack.submit(ALICE) as c:
+            with self.assertRaises(smtplib.SMTPDataError) as e:
+                c.sendmail(ALICE, [BOB], message())
+            self.assertEqual(e.exception.smtp_code, 451)
+            self.assertTrue(e.exception.smtp_error.startswith(b"4.4.1"), e.exception.smtp_error)
+            self.assertNotIn(str(self.stack.relay_port).encode(), e.exception.smtp_error)
+
     def test_unknown_local_recipient_is_refused_at_rcpt(self):
         with self.stack.submit(ALICE) as c:
             c.mail(ALICE)

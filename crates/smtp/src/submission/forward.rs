@@ -90,6 +90,16 @@ fn reply_for(env: &Envelope, recipients: &[String], outcome: DeliveryOutcome) ->
     }
     match (accepted, refused) {
         (Some(ok), None) | (Some(ok), Some(_)) => relayed_reply(ok),
+        (None, Some(no)) if no.starts_with("451 4.4.") => {
+            // Our own connection failure (smtp-mta down or unreachable): the details name
+            // internal addresses, so they go to the log, not to the client.
+            tracing::warn!(id = %env.id, reason = %no, "relay listener unavailable");
+            Reply::new(
+                451,
+                "4.4.1",
+                "Mail system temporarily unavailable, try again later",
+            )
+        }
         (None, Some(no)) => relayed_reply(no),
         (None, None) => Reply::new(451, "4.4.0", "No recipients were relayed"),
     }
@@ -163,6 +173,17 @@ mod tests {
             }]),
         );
         assert_eq!(r.to_wire(), "451 4.3.0 Try later\r\n");
+        let r = reply_for(
+            &env(),
+            &["a@x".into()],
+            DeliveryOutcome::PerRecipient(vec![RecipientOutcome::Deferred {
+                reply: "451 4.4.1 connect to 10.0.0.5:10025: Connection refused".into(),
+            }]),
+        );
+        assert_eq!(
+            r.to_wire(),
+            "451 4.4.1 Mail system temporarily unavailable, try again later\r\n"
+        );
         let r = reply_for(
             &env(),
             &["a@x".into()],
