@@ -1,0 +1,349 @@
+#!/usr/bin/env python3
+"""The compose stack of deploy/docker-compose.yml, end to end: builds the images (base image by
+debootstrap, binaries from $MAILSTACK_BIN, default target/debug), starts smtp-mta, lmtp-mda,
+imap-server and submission with a static users file and a self-signed certificate made here,
+sends mail to port 25 and reads it over IMAP from the host. Then, one at a time, each service is
+killed (SIGKILL) and the others are checked to go on: no mail is lost, clients get 4xx, never 5xx.
+
+Ports are published on 127.0.0.1 only (free ports), the project name is unique, and the stack is
+always torn down (`down -v`). Run: /usr/bin/python3 tests/deploy/test_compose.py
+Closing line: `deploy: N passed, N failed`."""
+import imaplib
+import os
+import random
+import shutil
+import smtplib
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import uuid
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+DEPLOY = os.path.join(ROOT, "deploy")
+BIN = os.environ.get("MAILSTACK_BIN") or os.path.join(ROOT, "target", "debug")
+DOMAIN = "example.test"
+HOSTNAME = "mail.example.test"
+ALICE = f"alice@{DOMAIN}"
+PASSWORD = "alice-secret-pw"
+SERVICES = ("smtp-mta", "lmtp-mda", "imap-server", "submission")
+UID = "5000"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout=60.0, what="condition", interval=0.25):
+    """Poll `predicate` until it returns a true value (no fixed sleeps)."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+        except (OSError, imaplib.IMAP4.error, smtplib.SMTPException) as e:
+            value, last = None, e
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}" + (f" (last error: {last})" if last else ""))
+
+
+def compose_command():
+    """`docker compose` (v2) when present, else `docker-compose` (v1.28+: profiles)."""
+    if subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
+        return ["docker", "compose"]
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    raise RuntimeError("neither `docker compose` nor `docker-compose` is installed")
+
+
+class Stack:
+    """One compose project: its env file, config directory and helpers."""
+
+    def __init__(self, workdir):
+        self.dir = workdir
+        self.project = "mstest" + uuid.uuid4().hex[:10]
+        self.config_dir = os.path.join(workdir, "config")
+        os.makedirs(os.path.join(self.config_dir, "tls"))
+        os.makedirs(os.path.join(self.config_dir, "dkim"))
+        shutil.copy(os.path.join(DEPLOY, "config", "mailstack.toml"), self.config_dir)
+        self.ports = {name: free_port() for name in ("smtp", "imap", "imaps", "submission", "submissions")}
+        # The internal network: a /24 outside Docker's default address pools (172.17-31/16,
+        # 192.168/16), so that it does not collide with networks Docker made on its own.
+        net = random.randrange(1, 250)
+        self.subnet = f"10.254.{net}.0/24"
+        self.mta_ip = f"10.254.{net}.25"
+        self.env_file = os.path.join(workdir, "test.env")
+        self.write_env()
+        self.base = compose_command() + ["--env-file", self.env_file, "-p", self.project,
+                                          "-f", os.path.join(DEPLOY, "docker-compose.yml")]
+
+    def write_env(self):
+        env = {
+            "MAILSTACK_TAG": "local",
+            "MAILSTACK_CONFIG_DIR": self.config_dir,
+            "MAIL_HOSTNAME": HOSTNAME,
+            "MAIL_DOMAIN": DOMAIN,
+            "MAILSTACK_LOG": "debug",
+            "SMTP_PUBLISH": f"127.0.0.1:{self.ports['smtp']}",
+            "IMAP_PUBLISH": f"127.0.0.1:{self.ports['imap']}",
+            "IMAPS_PUBLISH": f"127.0.0.1:{self.ports['imaps']}",
+            "SUBMISSION_PUBLISH": f"127.0.0.1:{self.ports['submission']}",
+            "SUBMISSIONS_PUBLISH": f"127.0.0.1:{self.ports['submissions']}",
+            "WEB_PUBLISH": f"127.0.0.1:{free_port()}",
+            "WEBMAIL_PUBLISH": f"127.0.0.1:{free_port()}",
+            "INTERNAL_SUBNET": self.subnet,
+            "MTA_INTERNAL_IP": self.mta_ip,
+            # Nothing listens there inside the container: SPF/DKIM/DMARC checks end in a quick
+            # temperror and no DNS query leaves the machine.
+            "DNS_RESOLVER": "127.0.0.1:9",
+            "QUEUE_MIN_BACKOFF": "1s",
+            "QUEUE_MAX_BACKOFF": "2s",
+        }
+        with open(self.env_file, "w") as f:
+            for k, v in env.items():
+                f.write(f"{k}={v}\n")
+
+    def compose(self, *args, check=True, timeout=300, stdin=None):
+        r = subprocess.run(self.base + list(args), capture_output=True, text=True, timeout=timeout,
+                           input=stdin)
+        if check and r.returncode != 0:
+            raise AssertionError(f"compose {' '.join(args)} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
+        return r
+
+    def exec(self, service, *cmd, check=True):
+        return self.compose("exec", "-T", service, *cmd, check=check, timeout=60)
+
+    def container(self, service):
+        cid = self.compose("ps", "-q", service).stdout.strip()
+        if not cid:
+            raise AssertionError(f"no container for {service}")
+        return cid
+
+    def inspect(self, service, fmt):
+        return subprocess.run(["docker", "inspect", "-f", fmt, self.container(service)],
+                              capture_output=True, text=True, check=True).stdout.strip()
+
+    def health(self, service):
+        return self.inspect(service, "{{if .State.Health}}{{.State.Health.Status}}{{end}}")
+
+    def wait_healthy(self, *services, timeout=90):
+        for s in services:
+            wait_for(lambda: self.health(s) == "healthy", timeout=timeout, what=f"{s} healthy", interval=0.5)
+
+    def kill(self, service):
+        self.compose("kill", "-s", "SIGKILL", service)
+        wait_for(lambda: self.inspect(service, "{{.State.Running}}") == "false", what=f"{service} stopped")
+
+    def start(self, service):
+        self.compose("start", service)
+        self.wait_healthy(service)
+
+    # --- clients on the published ports -----------------------------------------------------
+    def tls_context(self):
+        ctx = ssl.create_default_context(cafile=os.path.join(self.config_dir, "tls", "cert.pem"))
+        ctx.check_hostname = False
+        return ctx
+
+    def send_mx(self, subject, rcpt=ALICE):
+        """One message to port 25 (smtp-mta) from a remote sender; returns smtplib's refusals."""
+        msg = (f"From: Remote <bob@remote.test>\r\nTo: {rcpt}\r\nSubject: {subject}\r\n"
+               f"Message-ID: <{uuid.uuid4().hex}@remote.test>\r\n\r\nHello from the compose test.\r\n")
+        with smtplib.SMTP("127.0.0.1", self.ports["smtp"], timeout=30) as c:
+            return c.sendmail("bob@remote.test", [rcpt], msg)
+
+    def imap(self):
+        c = imaplib.IMAP4_SSL("127.0.0.1", self.ports["imaps"], ssl_context=self.tls_context(), timeout=30)
+        c.login(ALICE, PASSWORD)
+        return c
+
+    def subjects(self):
+        """Subjects in alice's INBOX, read over IMAPS from the host."""
+        c = self.imap()
+        try:
+            typ, data = c.select("INBOX", readonly=True)
+            assert typ == "OK", data
+            typ, data = c.fetch("1:*", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])") if int(data[0]) else ("OK", [])
+            assert typ == "OK", data
+            return [part[1].decode().split(":", 1)[1].strip() for part in data if isinstance(part, tuple)]
+        finally:
+            c.logout()
+
+    def mailbox_messages(self):
+        """INBOX message count from `mailctl mailbox status` inside the lmtp-mda container."""
+        out = self.exec("lmtp-mda", "mailctl", "mailbox", "status", ALICE).stdout
+        for line in out.splitlines():
+            fields = line.split()
+            if fields and fields[0] == "INBOX":
+                return int(fields[1]), out
+        raise AssertionError(f"no INBOX line in:\n{out}")
+
+    def queue_list(self):
+        return self.exec("smtp-mta", "mailctl", "queue", "list").stdout
+
+    def logs(self):
+        return self.compose("logs", "--no-color", "--tail", "60", check=False).stdout
+
+
+def setup_config(stack):
+    """Users file (made by the host's mailctl), self-signed certificate, owned by uid 5000."""
+    mailctl = os.path.join(BIN, "mailctl")
+    env = {**os.environ, "MAILSTACK_DIRECTORY__USERS_FILE": os.path.join(stack.config_dir, "users.toml")}
+    subprocess.run([mailctl, "--config", os.path.join(stack.config_dir, "mailstack.toml"), "user", "add",
+                    ALICE, "--password-stdin"], input=PASSWORD + "\n", text=True, env=env, check=True,
+                   capture_output=True)
+    tls = os.path.join(stack.config_dir, "tls")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", f"/CN={HOSTNAME}", "-addext", f"subjectAltName=DNS:{HOSTNAME}",
+                    "-keyout", os.path.join(tls, "key.pem"), "-out", os.path.join(tls, "cert.pem")],
+                   check=True, capture_output=True)
+    for dirpath, dirnames, filenames in os.walk(stack.config_dir):
+        os.chown(dirpath, int(UID), int(UID))
+        for name in filenames:
+            os.chown(os.path.join(dirpath, name), int(UID), int(UID))
+
+
+class ComposeStack(unittest.TestCase):
+    """The steps share one stack and run in name order; each leaves every service running."""
+
+    @classmethod
+    def setUpClass(cls):
+        t0 = time.monotonic()
+        r = subprocess.run([os.path.join(DEPLOY, "images", "build"), "--bin-dir", BIN],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise AssertionError(f"deploy/images/build failed:\n{r.stdout}\n{r.stderr}")
+        print(r.stdout, end="", file=sys.stderr)
+        print(f"images built in {time.monotonic() - t0:.0f}s", file=sys.stderr)
+        cls.workdir = tempfile.mkdtemp(prefix="mailstack-compose-")
+        os.chmod(cls.workdir, 0o755)
+        cls.stack = Stack(cls.workdir)
+        try:
+            setup_config(cls.stack)
+            t0 = time.monotonic()
+            cls.stack.compose("up", "-d", *SERVICES)
+            cls.stack.wait_healthy(*SERVICES)
+            print(f"stack up and healthy in {time.monotonic() - t0:.0f}s", file=sys.stderr)
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            if getattr(cls, "failed", False) or os.environ.get("MAILSTACK_KEEP_LOGS"):
+                print(cls.stack.logs(), file=sys.stderr)
+        finally:
+            cls.stack.compose("down", "-v", "--remove-orphans", "-t", "5", check=False)
+            shutil.rmtree(cls.workdir, ignore_errors=True)
+
+    def run(self, result=None):
+        result = super().run(result)
+        if result is not None and not result.wasSuccessful():
+            type(self).failed = True
+        return result
+
+    def subject(self, what):
+        return f"{what} {uuid.uuid4().hex[:8]}"
+
+    def wait_in_inbox(self, *subjects, timeout=60):
+        wait_for(lambda: set(subjects) <= set(self.stack.subjects()), timeout=timeout,
+                 what=f"{subjects} in alice's INBOX over IMAP")
+
+    def test_1_mail_to_port_25_is_read_over_imap(self):
+        s = self.subject("first")
+        self.assertEqual(self.stack.send_mx(s), {})
+        self.wait_in_inbox(s)
+
+    def test_2_containers_run_as_non_root_with_read_only_root(self):
+        for service in SERVICES:
+            self.assertEqual(self.stack.inspect(service, "{{.HostConfig.ReadonlyRootfs}}"), "true", service)
+            self.assertEqual(self.stack.exec(service, "id", "-u").stdout.strip(), UID, service)
+            r = self.stack.exec(service, "touch", "/usr/local/bin/x", check=False)
+            self.assertNotEqual(r.returncode, 0, f"{service}: root file system is writable")
+            self.assertIn("Read-only file system", r.stderr, service)
+            # mailctl is in every image and reads the shared config.
+            r = self.stack.exec(service, "mailctl", "config", "check")
+            self.assertIn("ok", r.stdout, service)
+        # lmtp-mda has no network way in: only a unix socket, and only on the internal network.
+        nets = self.stack.inspect("lmtp-mda", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}")
+        self.assertEqual(nets.split(), [f"{self.stack.project}_internal"])
+        self.assertEqual(self.stack.inspect("lmtp-mda", "{{json .NetworkSettings.Ports}}"), "{}")
+
+    def test_3_imap_server_killed_smtp_accepts_and_lmtp_delivers(self):
+        before, _ = self.stack.mailbox_messages()
+        self.stack.kill("imap-server")
+        with self.assertRaises(OSError):
+            self.stack.imap()
+        s = self.subject("imapdown")
+        self.assertEqual(self.stack.send_mx(s), {})
+        wait_for(lambda: self.stack.mailbox_messages()[0] == before + 1, timeout=30,
+                 what="delivery into the store while imap-server is down")
+        self.stack.start("imap-server")
+        self.wait_in_inbox(s)
+
+    def test_4_lmtp_mda_killed_smtp_queues_then_delivers_all(self):
+        self.stack.kill("lmtp-mda")
+        subjects = [self.subject(f"lmtpdown{i}") for i in range(3)]
+        for s in subjects:
+            self.assertEqual(self.stack.send_mx(s), {}, "smtp-mta accepts while lmtp-mda is down")
+        wait_for(lambda: "-- 3 message(s)" in self.stack.queue_list(), timeout=30,
+                 what="three deferred messages in smtp-mta's queue")
+        self.assertFalse(set(subjects) & set(self.stack.subjects()), "delivered without lmtp-mda?")
+        self.stack.start("lmtp-mda")
+        self.stack.exec("smtp-mta", "mailctl", "queue", "flush")
+        self.wait_in_inbox(*subjects)
+        wait_for(lambda: "-- 0 message(s)" in self.stack.queue_list(), timeout=30, what="an empty queue")
+        names = self.stack.subjects()
+        for s in subjects:
+            self.assertEqual(names.count(s), 1, f"{s}: delivered once")
+
+    def test_5_smtp_mta_killed_imap_serves_and_submission_tempfails(self):
+        before = self.stack.subjects()
+        self.stack.kill("smtp-mta")
+        # IMAP goes on.
+        self.assertEqual(self.stack.subjects(), before)
+        # Submission: authenticated, then 4xx (never 5xx) because the relay is down.
+        s = self.subject("subdown")
+        msg = f"From: {ALICE}\r\nTo: {ALICE}\r\nSubject: {s}\r\n\r\nbody\r\n"
+        replies = []
+        with smtplib.SMTP_SSL("127.0.0.1", self.stack.ports["submissions"], context=self.stack.tls_context(),
+                              timeout=30) as c:
+            c.login(ALICE, PASSWORD)
+            for step in (lambda: c.mail(ALICE), lambda: c.rcpt(ALICE), lambda: c.data(msg)):
+                code, text = step()
+                replies.append((code, text.decode()))
+                if code >= 400:
+                    break
+        final = replies[-1]
+        self.assertTrue(400 <= final[0] < 500, f"expected a 4xx while smtp-mta is down: {replies}")
+        self.assertFalse(any(code >= 500 for code, _ in replies), replies)
+        self.assertEqual(final[0], 451, replies)
+        self.assertIn("4.4.1", final[1])
+        # Port 25 is closed: the client cannot connect at all.
+        with self.assertRaises(OSError):
+            self.stack.send_mx(self.subject("mtadown"))
+        self.stack.start("smtp-mta")
+        with smtplib.SMTP_SSL("127.0.0.1", self.stack.ports["submissions"], context=self.stack.tls_context(),
+                              timeout=30) as c:
+            c.login(ALICE, PASSWORD)
+            self.assertEqual(c.sendmail(ALICE, [ALICE], msg), {})
+        self.wait_in_inbox(s)
+
+
+if __name__ == "__main__":
+    suite = unittest.defaultTestLoader.loadTestsFromTestCase(ComposeStack)
+    result = unittest.TextTestRunner(verbosity=2).run(suite)
+    failed = len(result.failures) + len(result.errors)
+    passed = result.testsRun - failed - len(result.skipped)
+    line = f"deploy: {passed} passed, {failed} failed"
+    if result.skipped:
+        line += f", {len(result.skipped)} skipped"
+    print(line)
+    sys.exit(0 if failed == 0 and result.testsRun > 0 else 1)
