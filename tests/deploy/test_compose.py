@@ -31,6 +31,19 @@ ALICE = f"alice@{DOMAIN}"
 PASSWORD = "alice-secret-pw"
 SERVICES = ("smtp-mta", "lmtp-mda", "imap-server", "submission")
 UID = "5000"
+LDAP_SERVICE_PASSWORD = "service-" + uuid.uuid4().hex
+# The [directory] section of the LDAP stack: the compose service `ldap`, short caches and
+# timeouts so that the outage is seen at once.
+LDAP_DIRECTORY = f"""[directory]
+backend = "ldap"
+ldap_urls = ["ldap://ldap:389"]
+ldap_bind_dn = "cn=mailstack,ou=services,dc=example,dc=test"
+ldap_bind_password_file = "/etc/mailstack/ldap-password"
+ldap_base_dn = "dc=example,dc=test"
+ldap_timeout = "2s"
+ldap_cache_ttl = "1s"
+ldap_negative_cache_ttl = "1s"
+"""
 
 
 def free_port():
@@ -66,8 +79,9 @@ def compose_command():
 class Stack:
     """One compose project: its env file, config directory and helpers."""
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, ldap=False):
         self.dir = workdir
+        self.ldap = ldap
         self.project = "mstest" + uuid.uuid4().hex[:10]
         self.config_dir = os.path.join(workdir, "config")
         os.makedirs(os.path.join(self.config_dir, "tls"))
@@ -83,6 +97,8 @@ class Stack:
         self.write_env()
         self.base = compose_command() + ["--env-file", self.env_file, "-p", self.project,
                                           "-f", os.path.join(DEPLOY, "docker-compose.yml")]
+        if ldap:
+            self.base += ["--profile", "ldap"]
 
     def write_env(self):
         env = {
@@ -105,6 +121,9 @@ class Stack:
             "DNS_RESOLVER": "127.0.0.1:9",
             "QUEUE_MIN_BACKOFF": "1s",
             "QUEUE_MAX_BACKOFF": "2s",
+            "LDAP_ADMIN_PASSWORD": "admin-" + uuid.uuid4().hex,
+            "LDAP_SERVICE_PASSWORD": LDAP_SERVICE_PASSWORD,
+            "LDAP_EXAMPLE_PASSWORD": PASSWORD,
         }
         with open(self.env_file, "w") as f:
             for k, v in env.items():
@@ -192,12 +211,24 @@ class Stack:
 
 
 def setup_config(stack):
-    """Users file (made by the host's mailctl), self-signed certificate, owned by uid 5000."""
+    """Users file (made by the host's mailctl) or the LDAP directory, self-signed certificate,
+    all owned by uid 5000."""
+    if stack.ldap:
+        conf = os.path.join(stack.config_dir, "mailstack.toml")
+        text = open(conf).read()
+        start = text.index("[directory]\n")
+        end = text.index("\n[", start)
+        with open(conf, "w") as f:
+            f.write(text[:start] + LDAP_DIRECTORY + text[end:])
+        with open(os.path.join(stack.config_dir, "ldap-password"), "w") as f:
+            f.write(LDAP_SERVICE_PASSWORD + "\n")
+        os.chmod(os.path.join(stack.config_dir, "ldap-password"), 0o600)
     mailctl = os.path.join(BIN, "mailctl")
     env = {**os.environ, "MAILSTACK_DIRECTORY__USERS_FILE": os.path.join(stack.config_dir, "users.toml")}
-    subprocess.run([mailctl, "--config", os.path.join(stack.config_dir, "mailstack.toml"), "user", "add",
-                    ALICE, "--password-stdin"], input=PASSWORD + "\n", text=True, env=env, check=True,
-                   capture_output=True)
+    if not stack.ldap:
+        subprocess.run([mailctl, "--config", os.path.join(stack.config_dir, "mailstack.toml"), "user", "add",
+                        ALICE, "--password-stdin"], input=PASSWORD + "\n", text=True, env=env, check=True,
+                       capture_output=True)
     tls = os.path.join(stack.config_dir, "tls")
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
                     "-subj", f"/CN={HOSTNAME}", "-addext", f"subjectAltName=DNS:{HOSTNAME}",
@@ -209,28 +240,35 @@ def setup_config(stack):
             os.chown(os.path.join(dirpath, name), int(UID), int(UID))
 
 
-class ComposeStack(unittest.TestCase):
-    """The steps share one stack and run in name order; each leaves every service running."""
+def setUpModule():
+    t0 = time.monotonic()
+    r = subprocess.run([os.path.join(DEPLOY, "images", "build"), "--bin-dir", BIN, "--ldap"],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise AssertionError(f"deploy/images/build failed:\n{r.stdout}\n{r.stderr}")
+    print(r.stdout, end="", file=sys.stderr)
+    print(f"images built in {time.monotonic() - t0:.0f}s", file=sys.stderr)
+
+
+class StackTest(unittest.TestCase):
+    """The steps of a class share one stack and run in name order; each leaves every service
+    running."""
+    ldap = False
+    services = SERVICES
 
     @classmethod
     def setUpClass(cls):
-        t0 = time.monotonic()
-        r = subprocess.run([os.path.join(DEPLOY, "images", "build"), "--bin-dir", BIN],
-                           capture_output=True, text=True)
-        if r.returncode != 0:
-            raise AssertionError(f"deploy/images/build failed:\n{r.stdout}\n{r.stderr}")
-        print(r.stdout, end="", file=sys.stderr)
-        print(f"images built in {time.monotonic() - t0:.0f}s", file=sys.stderr)
         cls.workdir = tempfile.mkdtemp(prefix="mailstack-compose-")
         os.chmod(cls.workdir, 0o755)
-        cls.stack = Stack(cls.workdir)
+        cls.stack = Stack(cls.workdir, ldap=cls.ldap)
         try:
             setup_config(cls.stack)
             t0 = time.monotonic()
-            cls.stack.compose("up", "-d", *SERVICES)
-            cls.stack.wait_healthy(*SERVICES)
-            print(f"stack up and healthy in {time.monotonic() - t0:.0f}s", file=sys.stderr)
+            cls.stack.compose("up", "-d", *cls.services)
+            cls.stack.wait_healthy(*cls.services)
+            print(f"{cls.__name__}: stack up and healthy in {time.monotonic() - t0:.0f}s", file=sys.stderr)
         except BaseException:
+            cls.failed = True
             cls.tearDownClass()
             raise
 
@@ -255,6 +293,11 @@ class ComposeStack(unittest.TestCase):
     def wait_in_inbox(self, *subjects, timeout=60):
         wait_for(lambda: set(subjects) <= set(self.stack.subjects()), timeout=timeout,
                  what=f"{subjects} in alice's INBOX over IMAP")
+
+
+
+class ComposeStack(StackTest):
+    """The four services with the static users file."""
 
     def test_1_mail_to_port_25_is_read_over_imap(self):
         s = self.subject("first")
@@ -337,8 +380,52 @@ class ComposeStack(unittest.TestCase):
         self.wait_in_inbox(s)
 
 
+class ComposeLdapStack(StackTest):
+    """The four services with their users in the compose OpenLDAP (profile `ldap`)."""
+    ldap = True
+    services = ("ldap",) + SERVICES
+
+    def submission_auth(self):
+        with smtplib.SMTP_SSL("127.0.0.1", self.stack.ports["submissions"], context=self.stack.tls_context(),
+                              timeout=30) as c:
+            c.ehlo("client.test")
+            try:
+                code, _ = c.login(ALICE, PASSWORD)
+            except smtplib.SMTPAuthenticationError as e:
+                code = e.smtp_code
+            return code
+
+    def test_1_mail_over_ldap_users(self):
+        s = self.subject("ldap")
+        self.assertEqual(self.stack.send_mx(s), {})
+        self.wait_in_inbox(s)
+        self.assertEqual(self.submission_auth(), 235)
+
+    def test_2_ldap_killed_is_4xx_everywhere_then_recovers(self):
+        self.stack.kill("ldap")
+        # IMAP login: NO [UNAVAILABLE], not a wrong password.
+        with self.assertRaises(imaplib.IMAP4.error) as e:
+            self.stack.imap()
+        self.assertIn("UNAVAILABLE", str(e.exception))
+        # Submission AUTH: 454 4.7.0.
+        self.assertEqual(self.submission_auth(), 454)
+        # Port 25: the recipient cannot be looked up: 4xx at RCPT, never 5xx.
+        with smtplib.SMTP("127.0.0.1", self.stack.ports["smtp"], timeout=30) as c:
+            c.ehlo("client.test")
+            self.assertEqual(c.mail("bob@remote.test")[0], 250)
+            code, text = c.rcpt(ALICE)
+            self.assertTrue(400 <= code < 500, f"RCPT while LDAP is down: {code} {text}")
+        self.stack.start("ldap")
+        wait_for(lambda: self.submission_auth() == 235, timeout=30, what="AUTH after LDAP is back")
+        s = self.subject("ldapback")
+        self.assertEqual(self.stack.send_mx(s), {})
+        self.wait_in_inbox(s)
+
+
 if __name__ == "__main__":
-    suite = unittest.defaultTestLoader.loadTestsFromTestCase(ComposeStack)
+    suite = unittest.TestSuite()
+    for case in (ComposeStack, ComposeLdapStack):
+        suite.addTests(unittest.defaultTestLoader.loadTestsFromTestCase(case))
     result = unittest.TextTestRunner(verbosity=2).run(suite)
     failed = len(result.failures) + len(result.errors)
     passed = result.testsRun - failed - len(result.skipped)
