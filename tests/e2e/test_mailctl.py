@@ -88,6 +88,7 @@ class MailctlUpTests(StackTest):
                "MAILSTACK_SUBMISSION__TLS_LISTEN": f"127.0.0.1:{subs}",
                "MAILSTACK_SUBMISSION__ADMIN_LISTEN": f"127.0.0.1:{sub_admin}",
                "MAILSTACK_SUBMISSION__RELAY_ADDRESS": f"127.0.0.1:{relay}",
+               "MAILSTACK_WEB__LISTEN": f"127.0.0.1:{free_port()}",
                # No DNS here: SPF/DKIM/DMARC end in temperror at once.
                "MAILSTACK_SMTP_MTA__DNS_RESOLVER": f"127.0.0.1:{free_port()}"}
         log = open(os.path.join(work, "up.log"), "wb")

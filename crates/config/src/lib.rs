@@ -27,7 +27,7 @@ pub use declare::{KeyDoc, Section};
 pub use load::{ConfigError, ENV_PREFIX, Origin, Problem, Problems, load, load_str};
 pub use sections::{
     DirectoryConfig, ImapConfig, LmtpMdaConfig, QueueConfig, ServerConfig, SmtpMtaConfig,
-    StoreConfig, SubmissionConfig, TlsConfig,
+    StoreConfig, SubmissionConfig, TlsConfig, WebConfig,
 };
 pub use units::{ByteSize, DurationSpec};
 
@@ -63,6 +63,8 @@ pub struct Config {
     pub imap: ImapConfig,
     /// `[submission]`
     pub submission: SubmissionConfig,
+    /// `[web]`
+    pub web: WebConfig,
 }
 
 /// Every section's name, doc and keys, in file order.
@@ -80,6 +82,7 @@ pub fn sections() -> Vec<(&'static str, String, Vec<KeyDoc>)> {
         one::<QueueConfig>(),
         one::<ImapConfig>(),
         one::<SubmissionConfig>(),
+        one::<WebConfig>(),
     ]
 }
 
@@ -103,6 +106,7 @@ impl Config {
         self.queue.validate(p);
         self.imap.validate(p);
         self.submission.validate(p);
+        self.web.validate(p);
     }
 
     /// The host name to announce: `server.hostname`, or the machine's host name.

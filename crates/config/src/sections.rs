@@ -25,6 +25,14 @@ config_section! {
         /// Generate a self-signed certificate for `server.hostname` when the files are missing.
         /// Meant for `mailctl up` and tests; keep it off in production.
         pub generate_self_signed: bool = false,
+        /// Traefik's `acme.json` (dcape: `var/traefik/acme.json`, mounted read-only and readable
+        /// by the service's user). When set, every certificate in it is served, chosen by the
+        /// name the client asks for (SNI), `server.hostname`'s for clients that name none; renewals
+        /// are picked up within seconds. `cert_file` and `key_file` are then not used.
+        pub acme_file: String = String::new(),
+        /// Only the certificates of this Traefik certificate resolver (e.g. `letsEncrypt`); empty:
+        /// every resolver's.
+        pub acme_resolver: String = String::new(),
     }
 }
 
@@ -612,6 +620,45 @@ impl SubmissionConfig {
             self.max_connections,
             1,
             1_000_000,
+        );
+    }
+}
+
+config_section! {
+    /// `mailctl web`: Thunderbird autoconfig, Outlook autodiscover and the MTA-STS policy over
+    /// HTTP, behind Traefik or another proxy that terminates HTTPS (route `autoconfig.DOMAIN`,
+    /// `mta-sts.DOMAIN`, `/.well-known/autoconfig/` and `/autodiscover/` of the mail host here).
+    pub struct WebConfig("web") {
+        /// HTTP listeners (plain HTTP: the proxy in front speaks HTTPS).
+        pub listen: Vec<String> = vec!["[::]:8080".into()],
+        /// The host name clients are told to use for IMAP (993/143) and submission (465/587);
+        /// empty: `server.hostname`.
+        pub mail_host: String = String::new(),
+        /// MTA-STS mode (RFC 8461): `enforce`, `testing` (report only) or `none` (withdraw).
+        pub mta_sts_mode: String = "enforce".into(),
+        /// MX host names (or `*.example.com` patterns) the policy allows; empty: `mail_host`.
+        pub mta_sts_mx: Vec<String> = Vec::new(),
+        /// How long senders may cache the policy (RFC 8461 suggests weeks; at most a year).
+        pub mta_sts_max_age: DurationSpec = DurationSpec::secs(7 * 86400),
+    }
+}
+
+impl WebConfig {
+    pub(crate) fn validate(&self, p: &mut Problems) {
+        for l in &self.listen {
+            p.listen_addr("web.listen", l);
+        }
+        if !["enforce", "testing", "none"].contains(&self.mta_sts_mode.as_str()) {
+            p.add(
+                "web.mta_sts_mode",
+                format!("{:?}: use enforce, testing or none", self.mta_sts_mode),
+            );
+        }
+        p.range(
+            "web.mta_sts_max_age",
+            self.mta_sts_max_age.0.as_secs(),
+            86_400,
+            31_557_600,
         );
     }
 }

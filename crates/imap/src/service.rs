@@ -80,9 +80,9 @@ pub async fn run_imap(config: &Config, shutdown: Shutdown) -> Result<(), Service
     })?;
     let needs_tls = section.starttls || !section.tls_listen.is_empty();
     let tls = if needs_tls {
-        Some(ReloadingTlsAcceptor::new(
-            &config.tls.cert_file,
-            &config.tls.key_file,
+        Some(ReloadingTlsAcceptor::from_config(
+            &config.tls,
+            &config.hostname(),
         )?)
     } else {
         None

@@ -89,6 +89,9 @@ pub(crate) enum Command {
     /// Print every DNS record a mail domain needs (MX, SPF, DKIM, DMARC, MTA-STS, TLS-RPT, SRV,
     /// autoconfig) in zone-file form.
     Dns(DnsArgs),
+    /// Serve Thunderbird autoconfig, Outlook autodiscover and the MTA-STS policy over HTTP
+    /// (`[web]`), behind Traefik or another HTTPS proxy; runs until SIGTERM.
+    Web,
 }
 
 /// Key type of `mailctl dkim keygen`.

@@ -12,6 +12,7 @@
 //!     mailctl dkim keygen DOMAIN [--selector S] [--algo rsa|ed25519] [--activate]
 //!     mailctl dkim activate DOMAIN SELECTOR...   mailctl dkim show DOMAIN [--selector S]
 //!     mailctl dns DOMAIN [--mx HOST]
+//!     mailctl web                     serve autoconfig, autodiscover and the MTA-STS policy
 //!
 //! DESCRIPTION
 //!     Edits the static users file safely (lock, validate, atomic rename), checks the config,
@@ -19,7 +20,8 @@
 //!     Passwords are read from a prompt or `--password-stdin`, never from the command line.
 //!
 //! LISTENS ON
-//!     nothing, except under `mailctl up`: the dev ports (LMTP 2424, admin 9024).
+//!     nothing, except under `mailctl up` (the dev ports of every service) and `mailctl web`
+//!     (`[web] listen`, HTTP).
 //!
 //! TALKS TO
 //!     the config file, the users file (`[directory] users_file`), the store (`[store] root`),
@@ -43,6 +45,7 @@ mod mailbox_cmd;
 mod queue_cmd;
 mod up;
 mod users_cmd;
+mod web_cmd;
 
 use clap::Parser;
 
@@ -61,6 +64,7 @@ fn main() -> std::process::ExitCode {
         cli::Command::Queue { action } => queue_cmd::run(&config, action),
         cli::Command::Dkim { action } => dkim_cmd::run(&config, action),
         cli::Command::Dns(dns) => dns_cmd::run(&config, dns),
+        cli::Command::Web => web_cmd::run(&config, args.log_format),
     };
     match result {
         Ok(code) => code,

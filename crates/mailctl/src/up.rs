@@ -51,7 +51,7 @@ pub(crate) fn run(
             }
             r
         };
-        let (lmtp, mta, imap, submission) = tokio::join!(
+        let (lmtp, mta, imap, submission, web) = tokio::join!(
             async {
                 let r = mailstack_smtp::service::run_lmtp(&config, shutdown.clone()).await;
                 stop_all(r.context("lmtp-mda"))
@@ -68,8 +68,12 @@ pub(crate) fn run(
                 let r = mailstack_smtp::service::run_submission(&config, shutdown.clone()).await;
                 stop_all(r.context("submission"))
             },
+            async {
+                let r = mailstack_web::run_web(&config, shutdown.clone()).await;
+                stop_all(r.context("web"))
+            },
         );
-        lmtp.and(mta).and(imap).and(submission)
+        lmtp.and(mta).and(imap).and(submission).and(web)
     })?;
     Ok(ExitCode::SUCCESS)
 }
@@ -84,7 +88,7 @@ fn prepare(config: &Config) -> anyhow::Result<()> {
         Path::new(&config.tls.cert_file),
         Path::new(&config.tls.key_file),
     );
-    if config.tls.generate_self_signed {
+    if config.tls.generate_self_signed && config.tls.acme_file.is_empty() {
         let mut names = vec![config.hostname()];
         if names[0] != "localhost" {
             names.push("localhost".to_string());
@@ -95,8 +99,8 @@ fn prepare(config: &Config) -> anyhow::Result<()> {
     }
     // Load it once now: an unreadable or mismatched certificate stops start-up here, with the
     // file named, rather than at the first STARTTLS.
-    mailstack_net::ReloadingTlsAcceptor::new(cert, key)
-        .context("TLS certificate ([tls] cert_file, key_file)")?;
+    mailstack_net::ReloadingTlsAcceptor::from_config(&config.tls, &config.hostname())
+        .context("TLS certificate ([tls] cert_file, key_file or acme_file)")?;
     Ok(())
 }
 
@@ -124,6 +128,10 @@ fn print_banner(config: &Config, path: &Path) {
         config.submission.listen.join(", "),
         config.submission.tls_listen.join(", "),
         config.submission.admin_listen
+    );
+    println!(
+        "  web        autoconfig, autodiscover, MTA-STS policy on http://{}",
+        config.web.listen.join(", http://")
     );
     println!("  DKIM keys  {}", config.submission.dkim_dir);
     println!("  mail store {}", config.store.root);

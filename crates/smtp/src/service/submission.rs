@@ -25,7 +25,7 @@ pub async fn run_submission(config: &Config, shutdown: Shutdown) -> Result<(), S
     let section = &config.submission;
     let hostname = config.hostname();
     let directory = open_directory(config).await?;
-    let tls = ReloadingTlsAcceptor::new(&config.tls.cert_file, &config.tls.key_file)?;
+    let tls = ReloadingTlsAcceptor::from_config(&config.tls, &hostname)?;
     let relay: ListenAddr = section
         .relay_address
         .parse()

@@ -1,4 +1,10 @@
-//! A rustls acceptor whose certificate follows the files on disk.
+//! A rustls acceptor whose certificate follows the files on disk: a PEM certificate and key
+//! (certbot, Kubernetes secrets), or every certificate in Traefik's `acme.json` (dcape), chosen
+//! per connection by the name the client asks for (SNI).
+//!
+//! - [`acme`]: reading Traefik's `acme.json`.
+
+mod acme;
 
 use std::fmt;
 use std::fs;
@@ -35,6 +41,68 @@ pub enum TlsConfigSource {
         /// The private key file.
         key: PathBuf,
     },
+    /// Every certificate Traefik's ACME resolvers keep in `acme.json` (Traefik v2/v3 format).
+    /// A client naming a host (SNI) gets the certificate for that name (exact, else a
+    /// wildcard); a client naming none (most SMTP clients) gets the one for `default_name`.
+    TraefikAcme {
+        /// The `acme.json` file (dcape: `var/traefik/acme.json`, mounted read-only).
+        file: PathBuf,
+        /// Only this resolver's certificates (`None`: every resolver's).
+        resolver: Option<String>,
+        /// The host name for clients without SNI (the server's host name).
+        default_name: String,
+    },
+}
+
+impl TlsConfigSource {
+    /// The source `[tls]` names: `acme_file` when set, else `cert_file` and `key_file`.
+    pub fn from_config(tls: &mailstack_config::TlsConfig, hostname: &str) -> TlsConfigSource {
+        if tls.acme_file.is_empty() {
+            TlsConfigSource::PemFiles {
+                cert: PathBuf::from(&tls.cert_file),
+                key: PathBuf::from(&tls.key_file),
+            }
+        } else {
+            TlsConfigSource::TraefikAcme {
+                file: PathBuf::from(&tls.acme_file),
+                resolver: Some(tls.acme_resolver.clone()).filter(|r| !r.is_empty()),
+                default_name: hostname.to_string(),
+            }
+        }
+    }
+
+    /// The files whose changes mean a reload.
+    fn files(&self) -> Vec<&Path> {
+        match self {
+            TlsConfigSource::PemFiles { cert, key } => vec![cert, key],
+            TlsConfigSource::TraefikAcme { file, .. } => vec![file],
+        }
+    }
+
+    /// The file named in logs.
+    fn main_file(&self) -> &Path {
+        match self {
+            TlsConfigSource::PemFiles { cert, .. } => cert,
+            TlsConfigSource::TraefikAcme { file, .. } => file,
+        }
+    }
+
+    fn load(&self, provider: &CryptoProvider) -> Result<CertSet, NetError> {
+        match self {
+            TlsConfigSource::PemFiles { cert, key } => {
+                let certified = Arc::new(load(cert, key, provider)?);
+                Ok(CertSet {
+                    default: certified,
+                    named: Vec::new(),
+                })
+            }
+            TlsConfigSource::TraefikAcme {
+                file,
+                resolver,
+                default_name,
+            } => acme::load(file, resolver.as_deref(), default_name, provider),
+        }
+    }
 }
 
 /// A TLS acceptor that picks up a renewed certificate without a restart.
@@ -56,8 +124,7 @@ pub struct ReloadingTlsAcceptor {
 }
 
 struct Inner {
-    cert_path: PathBuf,
-    key_path: PathBuf,
+    source: TlsConfigSource,
     provider: Arc<CryptoProvider>,
     resolver: Arc<CurrentCert>,
     acceptor: TlsAcceptor,
@@ -72,12 +139,9 @@ struct CheckState {
     failed: Option<FilesStamp>,
 }
 
-/// What identifies a version of the two files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct FilesStamp {
-    cert: FileStamp,
-    key: FileStamp,
-}
+/// What identifies a version of the source's files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FilesStamp(Vec<FileStamp>);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct FileStamp {
@@ -102,16 +166,53 @@ impl FileStamp {
 }
 
 impl FilesStamp {
-    fn of(cert: &Path, key: &Path) -> Option<FilesStamp> {
-        Some(FilesStamp {
-            cert: FileStamp::of(cert)?,
-            key: FileStamp::of(key)?,
-        })
+    fn of(source: &TlsConfigSource) -> Option<FilesStamp> {
+        source
+            .files()
+            .into_iter()
+            .map(FileStamp::of)
+            .collect::<Option<Vec<_>>>()
+            .map(FilesStamp)
     }
 }
 
-/// The certificate handed to every handshake.
-struct CurrentCert(RwLock<Arc<CertifiedKey>>);
+/// The certificates of one version of the source.
+#[derive(Debug)]
+struct CertSet {
+    /// For clients that name no host, or a host no certificate covers.
+    default: Arc<CertifiedKey>,
+    /// By host name, lower-case; `*.example.com` covers one label.
+    named: Vec<(String, Arc<CertifiedKey>)>,
+}
+
+impl CertSet {
+    /// Whether a certificate is named for `name` (exactly or by a wildcard).
+    fn covers(&self, name: &str) -> bool {
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        let wildcard = name.split_once('.').map(|(_, p)| format!("*.{p}"));
+        self.named
+            .iter()
+            .any(|(n, _)| *n == name || Some(n) == wildcard.as_ref())
+    }
+
+    fn for_name(&self, name: Option<&str>) -> Arc<CertifiedKey> {
+        let Some(name) = name.map(|n| n.trim_end_matches('.').to_ascii_lowercase()) else {
+            return Arc::clone(&self.default);
+        };
+        let exact = self.named.iter().find(|(n, _)| *n == name);
+        let wildcard = || {
+            let parent = name.split_once('.')?.1;
+            let pattern = format!("*.{parent}");
+            self.named.iter().find(|(n, _)| *n == pattern)
+        };
+        exact
+            .or_else(wildcard)
+            .map_or_else(|| Arc::clone(&self.default), |(_, c)| Arc::clone(c))
+    }
+}
+
+/// The certificates handed to handshakes.
+struct CurrentCert(RwLock<Arc<CertSet>>);
 
 impl fmt::Debug for CurrentCert {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -120,18 +221,16 @@ impl fmt::Debug for CurrentCert {
 }
 
 impl ResolvesServerCert for CurrentCert {
-    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(Arc::clone(
-            &self.0.read().unwrap_or_else(|p| p.into_inner()),
-        ))
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let set = Arc::clone(&self.0.read().unwrap_or_else(|p| p.into_inner()));
+        Some(set.for_name(hello.server_name()))
     }
 }
 
 impl fmt::Debug for ReloadingTlsAcceptor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReloadingTlsAcceptor")
-            .field("cert", &self.inner.cert_path)
-            .field("key", &self.inner.key_path)
+            .field("source", &self.inner.source)
             .finish()
     }
 }
@@ -141,26 +240,44 @@ impl ReloadingTlsAcceptor {
     /// problem (`cannot read certificate /x.pem: No such file or directory`,
     /// `no private key in /x.key`, `key /x.key does not match certificate /x.pem`).
     pub fn new(cert: impl AsRef<Path>, key: impl AsRef<Path>) -> Result<Self, NetError> {
-        let (cert_path, key_path) = (cert.as_ref().to_owned(), key.as_ref().to_owned());
+        Self::from_source(&TlsConfigSource::PemFiles {
+            cert: cert.as_ref().to_owned(),
+            key: key.as_ref().to_owned(),
+        })
+    }
+
+    /// The certificates `[tls]` names (see [`TlsConfigSource::from_config`]).
+    pub fn from_config(
+        tls: &mailstack_config::TlsConfig,
+        hostname: &str,
+    ) -> Result<Self, NetError> {
+        Self::from_source(&TlsConfigSource::from_config(tls, hostname))
+    }
+
+    /// Loads the certificates of `source`; fails with a message naming the file.
+    pub fn from_source(source: &TlsConfigSource) -> Result<Self, NetError> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let stamp = FilesStamp::of(&cert_path, &key_path);
-        let certified = load(&cert_path, &key_path, &provider)?;
-        let resolver = Arc::new(CurrentCert(RwLock::new(Arc::new(certified))));
+        let stamp = FilesStamp::of(source);
+        let set = source.load(&provider)?;
+        let resolver = Arc::new(CurrentCert(RwLock::new(Arc::new(set))));
         let config = ServerConfig::builder_with_provider(Arc::clone(&provider))
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-            .map_err(|source| NetError::Tls {
-                cert: cert_path.clone(),
-                key: key_path.clone(),
-                source,
+            .map_err(|source_err| NetError::Tls {
+                cert: source.main_file().to_owned(),
+                key: source
+                    .files()
+                    .last()
+                    .map_or_else(PathBuf::new, |p| p.to_path_buf()),
+                source: source_err,
             })?
             .with_no_client_auth()
             .with_cert_resolver(resolver.clone());
         let config = Arc::new(config);
         let loaded = stamp
-            .or_else(|| FilesStamp::of(&cert_path, &key_path))
+            .or_else(|| FilesStamp::of(source))
             .ok_or_else(|| NetError::Read {
                 what: "certificate",
-                path: cert_path.clone(),
+                path: source.main_file().to_owned(),
                 source: std::io::Error::new(
                     std::io::ErrorKind::NotFound,
                     "file vanished while loading",
@@ -168,8 +285,7 @@ impl ReloadingTlsAcceptor {
             })?;
         Ok(Self {
             inner: Arc::new(Inner {
-                cert_path,
-                key_path,
+                source: source.clone(),
                 provider,
                 resolver,
                 acceptor: TlsAcceptor::from(Arc::clone(&config)),
@@ -182,13 +298,6 @@ impl ReloadingTlsAcceptor {
                 }),
             }),
         })
-    }
-
-    /// Same as [`new`](Self::new), from a configuration value.
-    pub fn from_source(source: &TlsConfigSource) -> Result<Self, NetError> {
-        match source {
-            TlsConfigSource::PemFiles { cert, key } => Self::new(cert, key),
-        }
     }
 
     /// Sets the minimum time between two file checks done by
@@ -222,15 +331,22 @@ impl ReloadingTlsAcceptor {
         Arc::clone(&self.inner.config)
     }
 
-    /// The leaf certificate currently served.
+    /// The leaf certificate currently served to clients that name no host.
     pub fn current_certificate(&self) -> CertificateDer<'static> {
-        let current = self
-            .inner
-            .resolver
-            .0
-            .read()
-            .unwrap_or_else(|p| p.into_inner());
-        current.cert[0].clone()
+        self.certificate_for(None)
+    }
+
+    /// The leaf certificate served to a client asking for `name` (SNI).
+    pub fn certificate_for(&self, name: Option<&str>) -> CertificateDer<'static> {
+        let set = Arc::clone(
+            &self
+                .inner
+                .resolver
+                .0
+                .read()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+        set.for_name(name).cert[0].clone()
     }
 
     /// Checks the files now and loads them if they changed. Returns whether
@@ -238,24 +354,21 @@ impl ReloadingTlsAcceptor {
     /// error is also logged (once per file state).
     pub fn reload(&self) -> Result<bool, NetError> {
         let inner = &self.inner;
-        let Some(stamp) = FilesStamp::of(&inner.cert_path, &inner.key_path) else {
+        let Some(stamp) = FilesStamp::of(&inner.source) else {
             // A file is missing (mid-rename, or deleted): report it through
             // the same path as a failed load.
-            return self.reload_failed(
-                None,
-                load(&inner.cert_path, &inner.key_path, &inner.provider).err(),
-            );
+            return self.reload_failed(None, inner.source.load(&inner.provider).err());
         };
         if self.lock_check().loaded == stamp {
             return Ok(false);
         }
-        match load(&inner.cert_path, &inner.key_path, &inner.provider) {
-            Ok(certified) => {
-                *inner.resolver.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(certified);
+        match inner.source.load(&inner.provider) {
+            Ok(set) => {
+                *inner.resolver.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
                 let mut check = self.lock_check();
                 check.loaded = stamp;
                 check.failed = None;
-                tracing::info!(cert = %inner.cert_path.display(), "TLS certificate reloaded");
+                tracing::info!(cert = %inner.source.main_file().display(), "TLS certificate reloaded");
                 Ok(true)
             }
             Err(err) => self.reload_failed(Some(stamp), Some(err)),
@@ -269,11 +382,11 @@ impl ReloadingTlsAcceptor {
     ) -> Result<bool, NetError> {
         let err = err.unwrap_or_else(|| NetError::Read {
             what: "certificate",
-            path: self.inner.cert_path.clone(),
+            path: self.inner.source.main_file().to_owned(),
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "file changed while reading"),
         });
         let mut check = self.lock_check();
-        if stamp.is_none() || check.failed != stamp {
+        if stamp.is_none() || check.failed.as_ref() != stamp.as_ref() {
             tracing::error!(
                 "TLS certificate reload failed, keeping the previous certificate: {err}"
             );
@@ -315,7 +428,24 @@ fn load(
         path: cert_path.to_owned(),
         source,
     })?;
-    let chain = CertificateDer::pem_slice_iter(&cert_pem)
+    let key_pem = fs::read(key_path).map_err(|source| NetError::Read {
+        what: "private key",
+        path: key_path.to_owned(),
+        source,
+    })?;
+    certified_key(&cert_pem, &key_pem, cert_path, key_path, provider)
+}
+
+/// A certificate chain and key from PEM text; errors name `cert_path` and `key_path` (the
+/// files the text came from).
+pub(crate) fn certified_key(
+    cert_pem: &[u8],
+    key_pem: &[u8],
+    cert_path: &Path,
+    key_path: &Path,
+    provider: &CryptoProvider,
+) -> Result<CertifiedKey, NetError> {
+    let chain = CertificateDer::pem_slice_iter(cert_pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|err| bad_pem(cert_path, err))?;
     if chain.is_empty() {
@@ -323,12 +453,7 @@ fn load(
             path: cert_path.to_owned(),
         });
     }
-    let key_pem = fs::read(key_path).map_err(|source| NetError::Read {
-        what: "private key",
-        path: key_path.to_owned(),
-        source,
-    })?;
-    let key = match PrivateKeyDer::from_pem_slice(&key_pem) {
+    let key = match PrivateKeyDer::from_pem_slice(key_pem) {
         Ok(key) => key,
         Err(pem::Error::NoItemsFound) => {
             return Err(NetError::NoPrivateKey {
