@@ -8,6 +8,7 @@ killed (SIGKILL) and the others are checked to go on: no mail is lost, clients g
 Ports are published on 127.0.0.1 only (free ports), the project name is unique, and the stack is
 always torn down (`down -v`). Run: /usr/bin/python3 tests/deploy/test_compose.py
 Closing line: `deploy: N passed, N failed`."""
+import http.client
 import imaplib
 import os
 import random
@@ -29,7 +30,7 @@ DOMAIN = "example.test"
 HOSTNAME = "mail.example.test"
 ALICE = f"alice@{DOMAIN}"
 PASSWORD = "alice-secret-pw"
-SERVICES = ("smtp-mta", "lmtp-mda", "imap-server", "submission")
+SERVICES = ("smtp-mta", "lmtp-mda", "imap-server", "submission", "web")
 UID = "5000"
 LDAP_SERVICE_PASSWORD = "service-" + uuid.uuid4().hex
 # The [directory] section of the LDAP stack: the compose service `ldap`, short caches and
@@ -87,7 +88,7 @@ class Stack:
         os.makedirs(os.path.join(self.config_dir, "tls"))
         os.makedirs(os.path.join(self.config_dir, "dkim"))
         shutil.copy(os.path.join(DEPLOY, "config", "mailstack.toml"), self.config_dir)
-        self.ports = {name: free_port() for name in ("smtp", "imap", "imaps", "submission", "submissions")}
+        self.ports = {name: free_port() for name in ("smtp", "imap", "imaps", "submission", "submissions", "web")}
         # The internal network: a /24 outside Docker's default address pools (172.17-31/16,
         # 192.168/16), so that it does not collide with networks Docker made on its own.
         net = random.randrange(1, 250)
@@ -112,7 +113,7 @@ class Stack:
             "IMAPS_PUBLISH": f"127.0.0.1:{self.ports['imaps']}",
             "SUBMISSION_PUBLISH": f"127.0.0.1:{self.ports['submission']}",
             "SUBMISSIONS_PUBLISH": f"127.0.0.1:{self.ports['submissions']}",
-            "WEB_PUBLISH": f"127.0.0.1:{free_port()}",
+            "WEB_PUBLISH": f"127.0.0.1:{self.ports['web']}",
             "WEBMAIL_PUBLISH": f"127.0.0.1:{free_port()}",
             "INTERNAL_SUBNET": self.subnet,
             "MTA_INTERNAL_IP": self.mta_ip,
@@ -319,6 +320,29 @@ class ComposeStack(StackTest):
         self.assertEqual(nets.split(), [f"{self.stack.project}_internal"])
         self.assertEqual(self.stack.inspect("lmtp-mda", "{{json .NetworkSettings.Ports}}"), "{}")
 
+    def web_get(self, host, path):
+        c = http.client.HTTPConnection("127.0.0.1", self.stack.ports["web"], timeout=10)
+        try:
+            c.request("GET", path, headers={"Host": host})
+            r = c.getresponse()
+            return r.status, r.read().decode()
+        finally:
+            c.close()
+
+    def test_2b_web_serves_autoconfig_and_mta_sts(self):
+        # As Traefik forwards them: Host autoconfig.DOMAIN, mta-sts.DOMAIN, the mail host.
+        status, body = self.web_get(f"autoconfig.{DOMAIN}", f"/mail/config-v1.1.xml?emailaddress={ALICE}")
+        self.assertEqual(status, 200, body)
+        self.assertIn(f"<hostname>{HOSTNAME}</hostname>", body)
+        self.assertIn("<port>993</port>", body)
+        status, body = self.web_get(HOSTNAME, f"/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress={ALICE}")
+        self.assertEqual(status, 200, body)
+        status, body = self.web_get(f"mta-sts.{DOMAIN}", "/.well-known/mta-sts.txt")
+        self.assertEqual(status, 200, body)
+        self.assertIn("version: STSv1", body)
+        self.assertIn(f"mx: {HOSTNAME}", body)
+        self.assertIn("mode: enforce", body)
+
     def test_3_imap_server_killed_smtp_accepts_and_lmtp_delivers(self):
         before, _ = self.stack.mailbox_messages()
         self.stack.kill("imap-server")
@@ -380,6 +404,31 @@ class ComposeStack(StackTest):
         self.wait_in_inbox(s)
 
 
+class SystemdUnits(unittest.TestCase):
+    """deploy/systemd: every unit passes `systemd-analyze verify` (with the real binaries) and
+    `systemd-analyze security` rates it OK (exposure below 2.0)."""
+    UNITS = ("smtp-mta", "lmtp-mda", "imap-server", "submission", "mailstack-web")
+
+    def test_units_verify_and_are_hardened(self):
+        if not shutil.which("systemd-analyze"):
+            self.skipTest("systemd-analyze is not installed")
+        src = os.path.join(DEPLOY, "systemd")
+        with tempfile.TemporaryDirectory() as tmp:
+            for unit in self.UNITS:
+                text = open(os.path.join(src, f"{unit}.service")).read()
+                self.assertIn("ProtectSystem=strict", text)
+                self.assertIn("User=mailstack", text)
+                path = os.path.join(tmp, f"{unit}.service")
+                with open(path, "w") as f:
+                    f.write(text.replace("/usr/local/bin/", os.path.abspath(BIN) + "/"))
+                r = subprocess.run(["systemd-analyze", "verify", "--man=no", path], capture_output=True, text=True)
+                self.assertEqual(r.returncode, 0, f"{unit}: {r.stdout}{r.stderr}")
+                r = subprocess.run(["systemd-analyze", "security", "--offline=yes", "--threshold=20", path],
+                                   capture_output=True, text=True)
+                self.assertEqual(r.returncode, 0, f"{unit}: exposure above 2.0:\n{r.stdout[-600:]}{r.stderr}")
+                self.assertIn("OK", r.stdout.splitlines()[-1], r.stdout[-300:])
+
+
 class ComposeLdapStack(StackTest):
     """The four services with their users in the compose OpenLDAP (profile `ldap`)."""
     ldap = True
@@ -424,7 +473,7 @@ class ComposeLdapStack(StackTest):
 
 if __name__ == "__main__":
     suite = unittest.TestSuite()
-    for case in (ComposeStack, ComposeLdapStack):
+    for case in (SystemdUnits, ComposeStack, ComposeLdapStack):
         suite.addTests(unittest.defaultTestLoader.loadTestsFromTestCase(case))
     result = unittest.TextTestRunner(verbosity=2).run(suite)
     failed = len(result.failures) + len(result.errors)
