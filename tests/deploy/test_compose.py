@@ -13,6 +13,7 @@ import imaplib
 import os
 import random
 import shutil
+import signal
 import smtplib
 import socket
 import ssl
@@ -401,6 +402,20 @@ class ComposeStack(StackTest):
                               timeout=30) as c:
             c.login(ALICE, PASSWORD)
             self.assertEqual(c.sendmail(ALICE, [ALICE], msg), {})
+        self.wait_in_inbox(s)
+
+
+    def test_6_a_crash_is_restarted_by_docker(self):
+        # SIGKILL from outside Docker (a crash, not `docker kill`): restart: unless-stopped
+        # brings the service back by itself.
+        for service in ("lmtp-mda", "smtp-mta"):
+            restarts = int(self.stack.inspect(service, "{{.RestartCount}}"))
+            os.kill(int(self.stack.inspect(service, "{{.State.Pid}}")), signal.SIGKILL)
+            wait_for(lambda: int(self.stack.inspect(service, "{{.RestartCount}}")) > restarts,
+                     what=f"{service} restarted by Docker")
+            self.stack.wait_healthy(service)
+        s = self.subject("aftercrash")
+        self.assertEqual(self.stack.send_mx(s), {})
         self.wait_in_inbox(s)
 
 
