@@ -1,9 +1,14 @@
 #!/usr/bin/env python3
 """The compose stack of deploy/docker-compose.yml, end to end: builds the images (base image by
 debootstrap, binaries from $MAILSTACK_BIN, default target/debug), starts smtp-mta, lmtp-mda,
-imap-server and submission with a static users file and a self-signed certificate made here,
-sends mail to port 25 and reads it over IMAP from the host. Then, one at a time, each service is
-killed (SIGKILL) and the others are checked to go on: no mail is lost, clients get 4xx, never 5xx.
+imap-server, submission and web with a static users file and a self-signed certificate made
+here, sends mail to port 25 and reads it over IMAP from the host. Then, one at a time:
+imap-server killed (SMTP accepts, lmtp-mda delivers), lmtp-mda killed (smtp-mta queues, all
+delivered after the restart), smtp-mta killed (IMAP serves, submission answers 451 4.4.1), a
+crash restarted by Docker, SIGTERM stopping every service cleanly; with the profile `ldap`,
+slapd killed (4xx on SMTP, IMAP and submission, recovery after the restart). Also: non-root,
+read-only root file systems, the web service's autoconfig and MTA-STS answers, and the
+systemd units (systemd-analyze verify and security).
 
 Ports are published on 127.0.0.1 only (free ports), the project name is unique, and the stack is
 always torn down (`down -v`). Run: /usr/bin/python3 tests/deploy/test_compose.py
