@@ -313,6 +313,50 @@ config_section! {
         pub reject_dmarc_reject: bool = false,
         /// Refuse (`550 5.7.1`) mail whose SPF result is `fail` (`-all`).
         pub reject_spf_fail: bool = false,
+        /// Outbound: TCP port of the remote MX hosts. Always 25 in production; only tests
+        /// point it elsewhere (1–65535).
+        pub outbound_port: u16 = 25,
+        /// Outbound: time allowed to connect to a remote MX (1 s – 10 min).
+        pub outbound_connect_timeout: DurationSpec = DurationSpec::secs(30),
+        /// Outbound: time allowed for each reply and write of a remote SMTP session (1 s – 1 h).
+        pub outbound_timeout: DurationSpec = DurationSpec::secs(300),
+        /// Outbound: deliveries in progress at once to one recipient domain (1–1000), like
+        /// Postfix's `default_destination_concurrency_limit`.
+        pub outbound_max_per_domain: usize = 10,
+        /// Outbound: messages sent over one connection before it is closed (1–10000). An idle
+        /// connection is kept for the next message to the same host (RSET between messages).
+        pub outbound_max_messages_per_connection: usize = 100,
+        /// Outbound: how long an idle connection to a remote MX is kept for reuse (0 s – 5 min;
+        /// `0` closes it after each message).
+        pub outbound_idle_timeout: DurationSpec = DurationSpec::secs(5),
+        /// Outbound: look up DANE TLSA records (RFC 7672) for MX hosts whose MX and TLSA answers
+        /// are DNSSEC-authenticated. The AD bit of the resolver is trusted, as Postfix does with
+        /// `smtp_dns_support_level = dnssec`: `dns_resolver` (or the system resolver) must be a
+        /// validating resolver on this host or a trusted network (e.g. unbound on 127.0.0.1).
+        pub dane: bool = true,
+        /// Outbound: apply the recipient domain's MTA-STS policy (RFC 8461).
+        pub mta_sts: bool = true,
+        /// Outbound: TCP port of the MTA-STS policy host (`https://mta-sts.DOMAIN/...`). Always
+        /// 443 in production; only tests point it elsewhere (1–65535).
+        pub mta_sts_port: u16 = 443,
+        /// Outbound: file caching fetched MTA-STS policies across restarts (JSON); empty keeps
+        /// them in memory only.
+        pub mta_sts_cache_file: String = String::new(),
+        /// Outbound: trusted roots (PEM) for the certificates that are verified by name: the
+        /// MTA-STS policy host, MX hosts under an MTA-STS `enforce` policy, and the smarthost
+        /// with `smarthost_tls = "required"`. Empty means the system's roots.
+        pub outbound_ca_file: String = String::new(),
+        /// Outbound: send all remote mail to this host (`host:port` or `[ipv6]:port`) instead
+        /// of the recipients' MX hosts. Empty: MX delivery.
+        pub smarthost: String = String::new(),
+        /// Outbound: TLS to the smarthost: `none`, `opportunistic` (STARTTLS when offered) or
+        /// `required` (STARTTLS with a certificate valid for the smarthost's name, checked
+        /// against `outbound_ca_file` or the system's roots).
+        pub smarthost_tls: String = "required".into(),
+        /// Outbound: user name for AUTH at the smarthost; empty: no AUTH.
+        pub smarthost_user: String = String::new(),
+        /// Outbound: file holding the smarthost password (one line). Never logged.
+        pub smarthost_password_file: String = String::new(),
     }
 }
 
@@ -448,6 +492,75 @@ impl SmtpMtaConfig {
             100,
             60_000,
         );
+        p.range("smtp_mta.outbound_port", self.outbound_port, 1, 65535);
+        p.range("smtp_mta.mta_sts_port", self.mta_sts_port, 1, 65535);
+        p.range(
+            "smtp_mta.outbound_connect_timeout",
+            self.outbound_connect_timeout.0.as_secs(),
+            1,
+            600,
+        );
+        p.range(
+            "smtp_mta.outbound_timeout",
+            self.outbound_timeout.0.as_secs(),
+            1,
+            3600,
+        );
+        p.range(
+            "smtp_mta.outbound_max_per_domain",
+            self.outbound_max_per_domain,
+            1,
+            1000,
+        );
+        p.range(
+            "smtp_mta.outbound_max_messages_per_connection",
+            self.outbound_max_messages_per_connection,
+            1,
+            10_000,
+        );
+        p.range(
+            "smtp_mta.outbound_idle_timeout",
+            self.outbound_idle_timeout.0.as_secs(),
+            0,
+            300,
+        );
+        p.one_of(
+            "smtp_mta.smarthost_tls",
+            &self.smarthost_tls,
+            &["none", "opportunistic", "required"],
+        );
+        // `host:port` or `[v6]:port`, port 1–65535.
+        let host_port_ok = |v: &str| {
+            let (host, port) = match v.strip_prefix('[') {
+                Some(rest) => match rest.split_once("]:") {
+                    Some(hp) => hp,
+                    None => return false,
+                },
+                None => match v.rsplit_once(':') {
+                    Some((h, _)) if h.contains(':') => return false,
+                    Some(hp) => hp,
+                    None => return false,
+                },
+            };
+            !host.is_empty()
+                && !host.contains(char::is_whitespace)
+                && port.parse::<u16>().is_ok_and(|p| p > 0)
+        };
+        if !self.smarthost.is_empty() && !host_port_ok(&self.smarthost) {
+            p.add(
+                "smtp_mta.smarthost",
+                format!(
+                    "{:?} is not host:port (e.g. \"relay.example.net:587\", \"[2001:db8::1]:25\")",
+                    self.smarthost
+                ),
+            );
+        }
+        if !self.smarthost_user.is_empty() && self.smarthost_password_file.is_empty() {
+            p.add(
+                "smtp_mta.smarthost_password_file",
+                "`smarthost_user` is set: the password file is needed too",
+            );
+        }
     }
 }
 

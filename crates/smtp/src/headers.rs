@@ -30,6 +30,45 @@ pub fn rfc5322_date(t: SystemTime) -> String {
     )
 }
 
+/// The `Received:` field smtp-mta and submission prepend (RFC 5321 §4.4): the client's EHLO
+/// name and address (left out with `hide_client`, as submission may), our name, the protocol
+/// (`ESMTPS`, `ESMTPSA`, RFC 3848), the transaction id, the TLS parameters and, for a single
+/// recipient, `for <rcpt>`.
+pub fn received_header(
+    env: &crate::session::Envelope,
+    hostname: &str,
+    single_recipient: Option<&str>,
+    hide_client: bool,
+) -> String {
+    let mut h = if hide_client {
+        "Received: by ".to_string()
+    } else {
+        let ip = env
+            .client_ip
+            .map_or_else(|| "unix".to_string(), |ip| ip.to_string());
+        let helo = if env.helo.is_empty() {
+            "unknown"
+        } else {
+            &env.helo
+        };
+        format!("Received: from {} ([{ip}])\r\n\tby ", header_safe(helo))
+    };
+    h.push_str(&format!(
+        "{} (mailstack) with {} id {}",
+        header_safe(hostname),
+        env.protocol,
+        env.id
+    ));
+    if let (Some(tls), false) = (&env.tls, hide_client) {
+        h.push_str(&format!("\r\n\t(using {})", header_safe(tls)));
+    }
+    if let Some(rcpt) = single_recipient {
+        h.push_str(&format!("\r\n\tfor <{}>", header_safe(rcpt)));
+    }
+    h.push_str(&format!("; {}\r\n", rfc5322_date(SystemTime::now())));
+    h
+}
+
 /// Strip characters that would break a header line (CR, LF, other controls).
 pub fn header_safe(s: &str) -> String {
     s.chars().filter(|c| !c.is_control()).collect()

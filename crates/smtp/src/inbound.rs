@@ -1,5 +1,6 @@
 //! smtp-mta's [`MailHandler`]: recipient policy at RCPT (local domains and known users only,
-//! relaying refused on the public listener), then at the end of DATA the loop check, SPF/DKIM/
+//! relaying refused on the public listener; the relay listener also queues recipients in other
+//! domains for outbound delivery), then at the end of DATA the loop check, SPF/DKIM/
 //! DMARC/ARC verification (a header, and a refusal only where configured), the `Received:`
 //! header, and the durable enqueue that must succeed before the `250`.
 //!
@@ -8,16 +9,15 @@
 //! turns values into replies.
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use async_trait::async_trait;
 use mailstack_directory::{Directory, ExpandLimits, expand, normalize_address, split_address};
-use mailstack_queue::{Envelope as QueueEnvelope, Notify, Queue, QueueId, RecipientSpec};
+use mailstack_queue::{Envelope as QueueEnvelope, Queue, QueueId, RecipientSpec};
 use mailstack_telemetry::{CounterFamily, Metrics};
 
-use crate::headers::{header_safe, rfc5322_date};
+use crate::headers::received_header;
 use crate::reply::Reply;
-use crate::session::{Envelope, MailHandler, RecipientParams};
+use crate::session::{Envelope, MailHandler};
 use crate::spool::Spool;
 use crate::verify::{Verifier, VerifyInput};
 
@@ -80,39 +80,6 @@ impl Inbound {
         ];
         self.results.get_or_create(&labels).inc();
     }
-}
-
-/// `Received:` for a message accepted over SMTP (RFC 5321 §4.4), with the TLS details.
-fn received_header(
-    env: &Envelope,
-    hostname: &str,
-    queue_id: &str,
-    rcpts: &[(String, ())],
-) -> String {
-    let ip = env
-        .client_ip
-        .map_or_else(|| "unix".to_string(), |ip| ip.to_string());
-    let helo = if env.helo.is_empty() {
-        "unknown"
-    } else {
-        &env.helo
-    };
-    let mut h = format!(
-        "Received: from {} ([{}])\r\n\tby {} (mailstack) with {} id {}",
-        header_safe(helo),
-        ip,
-        header_safe(hostname),
-        env.protocol,
-        queue_id
-    );
-    if let Some(tls) = &env.tls {
-        h.push_str(&format!("\r\n\t(using {})", header_safe(tls)));
-    }
-    if let [(only, _)] = rcpts {
-        h.push_str(&format!("\r\n\tfor <{}>", header_safe(only)));
-    }
-    h.push_str(&format!("; {}\r\n", rfc5322_date(SystemTime::now())));
-    h
 }
 
 /// Remove `Authentication-Results:` fields that claim to come from us (`auth_serv_id`): only
@@ -204,21 +171,6 @@ fn count_received(message: &[u8]) -> usize {
     n
 }
 
-fn notify_of(params: Option<&RecipientParams>) -> Notify {
-    let Some(p) = params.filter(|p| p.notify != 0) else {
-        return Notify::default();
-    };
-    if p.notify & smtp_proto::RCPT_NOTIFY_NEVER != 0 {
-        return Notify::NEVER;
-    }
-    Notify {
-        success: p.notify & smtp_proto::RCPT_NOTIFY_SUCCESS != 0,
-        failure: p.notify & smtp_proto::RCPT_NOTIFY_FAILURE != 0,
-        delay: p.notify & smtp_proto::RCPT_NOTIFY_DELAY != 0,
-        never: false,
-    }
-}
-
 #[async_trait]
 impl MailHandler for Inbound {
     type Recipient = ();
@@ -239,13 +191,10 @@ impl MailHandler for Inbound {
                 return Err(Reply::from_directory(&e, address));
             }
             Ok(false) if self.policy.relay => {
-                return Err(Reply::new(
-                    554,
-                    "5.7.1",
-                    format!(
-                        "<{address}> Outbound delivery to other domains is not available on this server"
-                    ),
-                ));
+                // The relay listener's clients are trusted (submission, relay_networks): a
+                // remote recipient is queued for outbound delivery (crate::outbound).
+                tracing::debug!(id = %env.id, rcpt = %address, "remote recipient accepted for relay");
+                return Ok(());
             }
             Ok(false) => {
                 tracing::info!(id = %env.id, rcpt = %address, client = %env.peer, "relay attempt refused");
@@ -342,7 +291,7 @@ impl Inbound {
                     spec.orcpt = params
                         .and_then(|p| p.orcpt.as_ref())
                         .map(|o| format!("rfc822;{o}"));
-                    spec.notify = notify_of(params);
+                    spec.notify = params.map(|p| p.queue_notify()).unwrap_or_default();
                     spec
                 })
                 .collect(),
@@ -352,7 +301,11 @@ impl Inbound {
             received_from: format!("{} ({})", env.helo, env.peer),
         };
         // The Received: header names the transaction id, which is also the queue id.
-        let received = received_header(env, &self.hostname, &env.id, rcpts);
+        let single = match rcpts {
+            [(only, ())] => Some(only.as_str()),
+            _ => None,
+        };
+        let received = received_header(env, &self.hostname, single, false);
         let mut full = Vec::with_capacity(received.len() + prefix.len() + body.len());
         full.extend_from_slice(received.as_bytes());
         full.extend_from_slice(prefix.as_bytes());

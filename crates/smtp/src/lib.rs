@@ -16,6 +16,10 @@
 //! - [`reply`]: every reply code and enhanced status code (RFC 3463), and the mapping of
 //!   directory and store errors to them.
 //! - [`lmtp`]: the LMTP [`session::MailHandler`] that resolves recipients and writes the store.
+//! - [`client`]: the SMTP and LMTP clients (next hops: lmtp-mda, the relay listener, a
+//!   smarthost, remote MX hosts).
+//! - [`outbound`]: smtp-mta's routing transport (LMTP for local domains, SMTP to the MX hosts
+//!   of the others with MTA-STS and DANE).
 //! - [`service`]: wiring a mode's listeners, admin endpoint and shutdown into a running service.
 //!
 //! What this crate must not do: reach into a directory backend or the Maildir layout (it uses
@@ -30,6 +34,7 @@ pub mod headers;
 pub mod inbound;
 pub mod lines;
 pub mod lmtp;
+pub mod outbound;
 pub mod reply;
 pub mod service;
 pub mod session;

@@ -2,6 +2,7 @@
 //! servers on loopback: our own smtp-mta relay session (with and without STARTTLS) and
 //! Postfix's `smtp-sink` (accepting, or answering 4xx/5xx to chosen commands).
 
+mod common;
 mod outbound_support;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -298,4 +299,82 @@ async fn a_dead_next_hop_defers_every_recipient_without_failing_the_agent() {
     let transport = SmarthostTransport::new(hop(addr, "down.test", ClientTls::Opportunistic));
     let list = outcomes(transport.deliver(&req).await);
     assert_deferred_with(&list[0], "4.4.1");
+}
+
+#[tokio::test]
+async fn auth_plain_is_sent_to_a_loopback_next_hop_and_the_password_is_not_kept() {
+    let ip = IpAddr::V4(loopback());
+    let addr = SocketAddr::new(ip, free_port(&[ip]));
+    let sink = SmtpSink::start(addr, &["-v"]).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let msg = message("auth");
+    let req = request(tmp.path(), &msg, "sender@example.com", &["a@remote.test"]);
+    let mut h = hop(addr, "sink.test", ClientTls::Opportunistic);
+    h.auth = Some(("user@example.com".into(), "s3cret-pw".into()));
+    assert!(
+        !format!("{h:?}").contains("s3cret-pw"),
+        "Debug hides the password"
+    );
+    let list = outcomes(h.send(&req, MessageBody::Bytes(&msg)).await);
+    assert!(
+        matches!(&list[..], [RecipientOutcome::Delivered { .. }]),
+        "{list:?}"
+    );
+    sink.wait_dump("Subject: auth").await;
+    // AUTH PLAIN base64("\0user@example.com\0s3cret-pw")
+    let log = sink.log();
+    assert!(
+        log.contains("AUTH PLAIN AHVzZXJAZXhhbXBsZS5jb20AczNjcmV0LXB3"),
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn a_message_needing_smtputf8_fails_at_a_server_without_it() {
+    let ip = IpAddr::V4(loopback());
+    let sink = SmtpSink::start(SocketAddr::new(ip, free_port(&[ip])), &[]).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let msg = message("utf8");
+    let mut req = request(
+        tmp.path(),
+        &msg,
+        "sender@example.com",
+        &["jörg@remote.test"],
+    );
+    req.smtputf8 = true;
+    let list = outcomes(
+        hop(sink.addr, "sink.test", ClientTls::None)
+            .send(&req, MessageBody::Bytes(&msg))
+            .await,
+    );
+    assert!(
+        matches!(&list[..], [RecipientOutcome::Failed { status, .. }] if status == "5.6.7"),
+        "{list:?}"
+    );
+    assert!(!sink.dump().contains("Subject: utf8"));
+}
+
+#[tokio::test]
+async fn a_message_above_the_servers_size_limit_fails_without_being_sent() {
+    let relay = RelayMta::start(LOCALHOST, None).await; // announces SIZE 1000000
+    let tmp = tempfile::tempdir().unwrap();
+    let mut msg = message("big");
+    msg.extend(std::iter::repeat_n(b'x', 1_100_000));
+    msg.extend_from_slice(b"\r\n");
+    let req = request(
+        tmp.path(),
+        &msg,
+        "sender@example.com",
+        &["alice@example.com"],
+    );
+    let list = outcomes(
+        hop(relay.addr, "relay.test", ClientTls::None)
+            .send(&req, MessageBody::File(&req.message_path))
+            .await,
+    );
+    assert!(
+        matches!(&list[..], [RecipientOutcome::Failed { status, .. }] if status == "5.3.4"),
+        "{list:?}"
+    );
+    assert!(relay.queued().is_empty());
 }

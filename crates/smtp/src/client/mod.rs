@@ -27,10 +27,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWrite
 
 pub use lmtp::LmtpTransport;
 pub use smtp::{ClientTls, NextHop, SmarthostTransport};
-#[allow(unused_imports)]
-pub(crate) use smtp::{
-    SessionError, SessionParams, SmtpSession, TlsMode, dial, dial_tcp, log_outcomes,
-};
+pub(crate) use smtp::{SessionParams, SmtpSession, TlsMode, dial_tcp, log_outcomes};
 
 /// Longest reply line we accept from the server.
 const MAX_REPLY_LINE: usize = 4096;

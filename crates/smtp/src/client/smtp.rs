@@ -171,13 +171,20 @@ impl Transport for SmarthostTransport {
             .hop
             .send(req, MessageBody::File(&req.message_path))
             .await;
-        log_outcomes(req, &self.hop.target.to_string(), &outcome);
+        log_outcomes(req, &self.hop.target.to_string(), "-", &outcome);
         outcome
     }
 }
 
-/// One log line per recipient (`status=sent|deferred|bounced`, Postfix style).
-pub(crate) fn log_outcomes(req: &DeliveryRequest, relay: &str, outcome: &DeliveryOutcome) {
+/// One log line per recipient (`status=sent|deferred|bounced`, Postfix style); `tls` names the
+/// TLS policy the connection was encrypted under (`may`, `dane`, `mta-sts`; `none`: plain
+/// text; `-`: not known here).
+pub(crate) fn log_outcomes(
+    req: &DeliveryRequest,
+    relay: &str,
+    tls: &str,
+    outcome: &DeliveryOutcome,
+) {
     if let DeliveryOutcome::PerRecipient(list) = outcome {
         for (rcpt, o) in req.recipients.iter().zip(list) {
             let (status, reply) = match o {
@@ -185,7 +192,7 @@ pub(crate) fn log_outcomes(req: &DeliveryRequest, relay: &str, outcome: &Deliver
                 RecipientOutcome::Deferred { reply } => ("deferred", reply),
                 RecipientOutcome::Failed { reply, .. } => ("bounced", reply),
             };
-            tracing::info!(queue_id = %req.queue_id, to = %format_args!("<{rcpt}>"), relay, status, reply = %reply, "smtp");
+            tracing::info!(queue_id = %req.queue_id, to = %format_args!("<{rcpt}>"), relay, tls, status, reply = %reply, "smtp");
         }
     }
 }
@@ -264,7 +271,6 @@ pub(crate) struct SmtpSession {
     /// The peer, for replies and logs.
     pub(crate) peer: String,
     /// TLS is active.
-    #[allow(dead_code)]
     pub(crate) tls: bool,
     /// Transactions run on this connection so far.
     pub(crate) transactions: u32,
@@ -536,7 +542,6 @@ impl SmtpSession {
         Ok(())
     }
 
-    #[allow(dead_code)]
     /// `RSET` before the next message on this connection; `false` when the connection is no
     /// longer usable.
     pub(crate) async fn reset(&mut self) -> bool {

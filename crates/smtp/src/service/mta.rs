@@ -1,6 +1,7 @@
 //! smtp-mta: the public MX listener and the internal relay listener (both feeding the one
-//! durable queue through [`Inbound`]), the queue's scheduler delivering local mail over LMTP,
-//! and the admin endpoint.
+//! durable queue through [`Inbound`]), the queue's scheduler delivering through the
+//! [`RouterTransport`] (local domains over LMTP, other domains over SMTP to their MX hosts or
+//! the smarthost), and the admin endpoint.
 
 use std::sync::Arc;
 
@@ -11,8 +12,9 @@ use mailstack_queue::{Queue, QueueOptions, RetryPolicy};
 use mailstack_telemetry::{Metrics, Readiness, bind_admin};
 
 use super::{ServiceError, open_directory, serve_sessions, spawn_admin};
-use crate::client::LmtpTransport;
+use crate::client::{ClientTls, LmtpTransport};
 use crate::inbound::{Inbound, InboundPolicy};
+use crate::outbound::{OutboundOptions, RemoteTransport, RouterTransport, Smarthost};
 use crate::session::{Mode, SessionConfig};
 use crate::verify::{Verifier, VerifyOptions};
 
@@ -23,10 +25,7 @@ pub async fn run_smtp_mta(config: &Config, shutdown: Shutdown) -> Result<(), Ser
     let hostname = config.hostname();
     let directory = open_directory(config).await?;
     let tls = if section.starttls {
-        Some(ReloadingTlsAcceptor::new(
-            &config.tls.cert_file,
-            &config.tls.key_file,
-        )?)
+        Some(ReloadingTlsAcceptor::from_config(&config.tls, &hostname)?)
     } else {
         None
     };
@@ -167,11 +166,22 @@ pub async fn run_smtp_mta(config: &Config, shutdown: Shutdown) -> Result<(), Ser
     let (mx_handler, relay_handler) = (handler(false), handler(true));
     let (mx_session, relay_session) = (session(Mode::Smtp)?, session(Mode::Relay)?);
 
-    let transport = Arc::new(LmtpTransport::new(
+    let local = Arc::new(LmtpTransport::new(
         lmtp,
         hostname.clone(),
         section.timeout.get(),
     ));
+    let remote = Arc::new(
+        RemoteTransport::new(outbound_options(section, &hostname)?)
+            .map_err(|e| ServiceError::Setting(e.to_string()))?,
+    );
+    let opened = remote.clone();
+    metrics.gauge_fn(
+        "mailstack_outbound_connections_opened",
+        "SMTP connections opened to remote MX hosts since start",
+        move || opened.connections_opened() as i64,
+    );
+    let transport = Arc::new(RouterTransport::new(directory.clone(), local, remote));
     let scheduler = queue.start(transport, shutdown.clone());
     let tls_watcher = tls.as_ref().map(|t| t.spawn_watcher(shutdown.clone()));
     let (admin_stop, admin_task) = spawn_admin(admin, metrics, readiness.clone(), &shutdown);
@@ -208,4 +218,84 @@ pub async fn run_smtp_mta(config: &Config, shutdown: Shutdown) -> Result<(), Ser
     let _ = admin_task.await;
     tracing::info!("smtp-mta stopped");
     Ok(())
+}
+
+/// The outbound settings of `[smtp_mta]`.
+fn outbound_options(
+    section: &mailstack_config::SmtpMtaConfig,
+    hostname: &str,
+) -> Result<OutboundOptions, ServiceError> {
+    let path = |s: &str| (!s.is_empty()).then(|| std::path::PathBuf::from(s));
+    let resolver = if section.dns_resolver.is_empty() {
+        None
+    } else {
+        Some(section.dns_resolver.parse().map_err(|_| {
+            ServiceError::Setting(format!(
+                "smtp_mta.dns_resolver: {:?} is not ip:port",
+                section.dns_resolver
+            ))
+        })?)
+    };
+    let smarthost = if section.smarthost.is_empty() {
+        None
+    } else {
+        let (host, port) = match section.smarthost.rsplit_once(':') {
+            Some((h, p)) => (
+                h.trim_matches(['[', ']']).to_string(),
+                p.parse::<u16>().map_err(|_| {
+                    ServiceError::Setting(format!(
+                        "smtp_mta.smarthost: {:?} is not host:port",
+                        section.smarthost
+                    ))
+                })?,
+            ),
+            None => {
+                return Err(ServiceError::Setting(format!(
+                    "smtp_mta.smarthost: {:?} is not host:port",
+                    section.smarthost
+                )));
+            }
+        };
+        let tls = match section.smarthost_tls.as_str() {
+            "none" => ClientTls::None,
+            "opportunistic" => ClientTls::Opportunistic,
+            _ => ClientTls::Required {
+                ca_file: path(&section.outbound_ca_file),
+            },
+        };
+        let auth = if section.smarthost_user.is_empty() {
+            None
+        } else {
+            let file = &section.smarthost_password_file;
+            let password = std::fs::read_to_string(file).map_err(|e| {
+                ServiceError::Setting(format!("smtp_mta.smarthost_password_file {file}: {e}"))
+            })?;
+            let password = password.lines().next().unwrap_or("").to_string();
+            Some((section.smarthost_user.clone(), password))
+        };
+        Some(Smarthost {
+            host,
+            port,
+            tls,
+            auth,
+        })
+    };
+    Ok(OutboundOptions {
+        helo: hostname.to_string(),
+        port: section.outbound_port,
+        connect_timeout: section.outbound_connect_timeout.get(),
+        timeout: section.outbound_timeout.get(),
+        max_per_domain: section.outbound_max_per_domain,
+        max_messages_per_connection: u32::try_from(section.outbound_max_messages_per_connection)
+            .unwrap_or(u32::MAX),
+        idle_timeout: section.outbound_idle_timeout.get(),
+        dane: section.dane,
+        mta_sts: section.mta_sts,
+        mta_sts_port: section.mta_sts_port,
+        mta_sts_cache_file: path(&section.mta_sts_cache_file),
+        ca_file: path(&section.outbound_ca_file),
+        resolver,
+        dns_timeout: section.dns_timeout.get(),
+        smarthost,
+    })
 }

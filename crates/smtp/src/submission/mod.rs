@@ -32,7 +32,7 @@ use mailstack_directory::{
 };
 use mailstack_telemetry::{CounterFamily, Metrics};
 
-use crate::headers::{header_safe, rfc5322_date};
+use crate::headers::{header_safe, received_header, rfc5322_date};
 use crate::reply::Reply;
 use crate::session::{Envelope, MailHandler};
 use crate::spool::Spool;
@@ -139,37 +139,6 @@ impl Submission {
         Ok(())
     }
 
-    /// The header fields submission prepends (trace) for this message.
-    fn received(&self, env: &Envelope, user: &str) -> String {
-        let mut h = if self.policy.hide_client_ip {
-            "Received: by ".to_string()
-        } else {
-            let ip = env
-                .client_ip
-                .map_or_else(|| "unix".to_string(), |ip| ip.to_string());
-            let helo = if env.helo.is_empty() {
-                "unknown"
-            } else {
-                &env.helo
-            };
-            format!("Received: from {} ([{ip}])\r\n\tby ", header_safe(helo))
-        };
-        h.push_str(&format!(
-            "{} (mailstack) with {} id {}",
-            header_safe(&self.policy.hostname),
-            env.protocol,
-            env.id
-        ));
-        if let (Some(tls), false) = (&env.tls, self.policy.hide_client_ip) {
-            h.push_str(&format!("\r\n\t(using {})", header_safe(tls)));
-        }
-        // RFC 4954 §7 suggests naming the authenticated user only where that is not a
-        // privacy leak; like Postfix (`smtpd_sasl_authenticated_header = no`) we do not.
-        let _ = user;
-        h.push_str(&format!("; {}\r\n", rfc5322_date(SystemTime::now())));
-        h
-    }
-
     async fn finish(&self, env: &Envelope, rcpts: &[(String, ())], spool: &Spool) -> Reply {
         let Some(user) = env.auth_user.as_deref() else {
             return Reply::new(530, "5.7.0", "Authentication required");
@@ -213,7 +182,8 @@ impl Submission {
                 header_safe(&self.policy.hostname)
             ));
         }
-        let received = self.received(env, user);
+        let received =
+            received_header(env, &self.policy.hostname, None, self.policy.hide_client_ip);
         let unsigned = message::assemble(&received, &body, &missing);
         let from_domain = facts
             .from

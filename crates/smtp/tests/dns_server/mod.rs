@@ -1,9 +1,12 @@
 //! A tiny authoritative DNS server for tests, running inside the test process.
 //!
-//! It answers A, AAAA, MX and TXT queries from an in-memory zone over UDP and TCP on the same
-//! port of 127.0.0.1 (port chosen by the OS): NOERROR with the records, NOERROR without
-//! answers (NODATA) when the name has records of other types only, NXDOMAIN for names it does
-//! not know, NOTIMP for anything but a standard query. UDP answers larger than the client's
+//! It answers A, AAAA, MX, TXT, TLSA and CNAME queries from an in-memory zone over UDP and TCP
+//! on the same port of 127.0.0.1 (port chosen by the OS): NOERROR with the records, NOERROR
+//! without answers (NODATA) when the name has records of other types only, NXDOMAIN for names
+//! it does not know, NOTIMP for anything but a standard query. A CNAME is followed (like a
+//! recursive resolver would) and both records are answered. Names under a zone marked with
+//! [`DnsServer::sign`] are answered with the AD bit, as a validating resolver does for
+//! DNSSEC-secure data; [`DnsServer::servfail`] makes a name answer SERVFAIL. UDP answers larger than the client's
 //! EDNS payload size (512 without EDNS) are sent truncated (TC=1), so resolvers retry over TCP;
 //! [`DnsServer::set_force_tcp`] truncates every UDP answer to exercise that path.
 //!
@@ -18,13 +21,14 @@
 //! so that it is always the version mail-auth resolves with.
 #![allow(dead_code)]
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use mail_auth::hickory_resolver::proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
-use mail_auth::hickory_resolver::proto::rr::rdata::{A, AAAA, MX, TXT};
+use mail_auth::hickory_resolver::proto::rr::rdata::tlsa::{CertUsage, Matching, Selector};
+use mail_auth::hickory_resolver::proto::rr::rdata::{A, AAAA, CNAME, MX, TLSA, TXT};
 use mail_auth::hickory_resolver::proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -48,6 +52,10 @@ pub enum Rr {
     Mx(u16, String),
     /// One TXT record; split into 255-octet strings on the wire.
     Txt(String),
+    /// A TLSA record: usage, selector, matching type, data.
+    Tlsa(u8, u8, u8, Vec<u8>),
+    /// An alias to another name.
+    Cname(String),
 }
 
 impl Rr {
@@ -57,6 +65,8 @@ impl Rr {
             Rr::Aaaa(_) => RecordType::AAAA,
             Rr::Mx(..) => RecordType::MX,
             Rr::Txt(_) => RecordType::TXT,
+            Rr::Tlsa(..) => RecordType::TLSA,
+            Rr::Cname(_) => RecordType::CNAME,
         }
     }
 
@@ -70,6 +80,13 @@ impl Rr {
             Rr::Txt(text) => {
                 RData::TXT(TXT::from_bytes(text.as_bytes().chunks(TXT_CHUNK).collect()))
             }
+            Rr::Tlsa(usage, selector, matching, data) => RData::TLSA(TLSA::new(
+                CertUsage::from(*usage),
+                Selector::from(*selector),
+                Matching::from(*matching),
+                data.clone(),
+            )),
+            Rr::Cname(target) => RData::CNAME(CNAME(Name::from_ascii(fqdn(target)).ok()?)),
         })
     }
 }
@@ -78,6 +95,10 @@ impl Rr {
 struct Shared {
     /// Lower-case name without the trailing dot → records.
     zone: Mutex<HashMap<String, Vec<Rr>>>,
+    /// Zones (lower case, no trailing dot) answered with AD=1.
+    signed: Mutex<HashSet<String>>,
+    /// Names answered with SERVFAIL.
+    servfail: Mutex<HashSet<String>>,
     force_tcp: AtomicBool,
     udp_queries: AtomicUsize,
     tcp_queries: AtomicUsize,
@@ -141,6 +162,31 @@ impl DnsServer {
     /// Adds an MX record.
     pub fn add_mx(&self, name: &str, preference: u16, host: &str) {
         self.add(name, Rr::Mx(preference, host.to_string()));
+    }
+
+    /// Adds a TLSA record (`usage selector matching data`).
+    pub fn add_tlsa(&self, name: &str, usage: u8, selector: u8, matching: u8, data: &[u8]) {
+        self.add(name, Rr::Tlsa(usage, selector, matching, data.to_vec()));
+    }
+
+    /// Adds a CNAME record.
+    pub fn add_cname(&self, name: &str, target: &str) {
+        self.add(name, Rr::Cname(target.to_string()));
+    }
+
+    /// Answers for `zone` and every name below it carry AD=1 ("DNSSEC-validated").
+    pub fn sign(&self, zone: &str) {
+        self.shared.signed.lock().unwrap().insert(key(zone));
+    }
+
+    /// `name` answers SERVFAIL (`false`: normal again).
+    pub fn servfail(&self, name: &str, on: bool) {
+        let mut set = self.shared.servfail.lock().unwrap();
+        if on {
+            set.insert(key(name));
+        } else {
+            set.remove(&key(name));
+        }
     }
 
     /// Removes every record of `name` (it answers NXDOMAIN afterwards).
@@ -283,18 +329,53 @@ fn answer(query: &[u8], shared: &Shared) -> Option<(Message, usize)> {
     };
 
     let zone = shared.zone.lock().unwrap();
-    match zone.get(&key(&question.name().to_ascii())) {
-        None => reply.metadata.response_code = ResponseCode::NXDomain,
-        Some(records) => {
-            let wanted = question.query_type();
-            for rr in records.iter().filter(|rr| rr.record_type() == wanted) {
-                if let Some(rdata) = rr.to_rdata() {
-                    reply.add_answer(Record::from_rdata(question.name().clone(), TTL, rdata));
-                }
+    let signed = shared.signed.lock().unwrap();
+    let servfail = shared.servfail.lock().unwrap();
+    let wanted = question.query_type();
+    let mut name = question.name().clone();
+    let mut authentic = true;
+    // Follow CNAMEs like a recursive resolver (at most 8).
+    for _ in 0..8 {
+        let k = key(&name.to_ascii());
+        if servfail.contains(&k) {
+            reply.metadata.response_code = ResponseCode::ServFail;
+            return Some((reply, limit));
+        }
+        authentic &= is_signed(&signed, &k);
+        let Some(records) = zone.get(&k) else {
+            reply.metadata.response_code = ResponseCode::NXDomain;
+            break;
+        };
+        let alias = records.iter().find_map(|rr| match rr {
+            Rr::Cname(target) if wanted != RecordType::CNAME => Some(target.clone()),
+            _ => None,
+        });
+        if let Some(target) = alias {
+            if let Some(rdata) = Rr::Cname(target.clone()).to_rdata() {
+                reply.add_answer(Record::from_rdata(name.clone(), TTL, rdata));
+            }
+            match Name::from_ascii(fqdn(&target)) {
+                Ok(n) => name = n,
+                Err(_) => break,
+            }
+            continue;
+        }
+        for rr in records.iter().filter(|rr| rr.record_type() == wanted) {
+            if let Some(rdata) = rr.to_rdata() {
+                reply.add_answer(Record::from_rdata(name.clone(), TTL, rdata));
             }
         }
+        break;
     }
+    reply.metadata.authentic_data = authentic;
     Some((reply, limit))
+}
+
+/// Whether `name` is at or below a signed zone.
+fn is_signed(signed: &HashSet<String>, name: &str) -> bool {
+    signed
+        .iter()
+        .any(|z| name == z || name.ends_with(&format!(".{z}")))
 }
 
 /// The header and question of `reply` with TC=1 and no records.

@@ -97,6 +97,7 @@ impl SmtpSink {
         if nix_is_root() {
             cmd.args(["-u", "nobody"]);
         }
+        let log = std::fs::File::create(dir.path().join("log")).unwrap();
         cmd.args(["-h", "sink.test", "-D"])
             .arg(dir.path().join("dump"))
             .args(extra)
@@ -104,7 +105,7 @@ impl SmtpSink {
             .arg("64")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(log);
         let child = cmd.spawn().expect("start smtp-sink");
         wait_listening(addr).await;
         SmtpSink { child, addr, dir }
@@ -113,6 +114,11 @@ impl SmtpSink {
     /// Everything dumped so far (envelope lines `X-Mail-Args:`, `X-Rcpt-Args:` and messages).
     pub fn dump(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("dump")).unwrap_or_default()
+    }
+
+    /// What smtp-sink printed on stderr (the commands it received, with `-v`).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
     }
 
     /// Wait until the dump contains `needle` (smtp-sink writes it after the final reply).
@@ -225,6 +231,11 @@ pub struct RelayMta {
 impl RelayMta {
     /// Start on `ip`:free port, with STARTTLS when `tls` is given (cert, key).
     pub async fn start(ip: IpAddr, tls: Option<(&Path, &Path)>) -> RelayMta {
+        RelayMta::start_at(SocketAddr::new(ip, 0), tls).await
+    }
+
+    /// Start on `addr`, with STARTTLS when `tls` is given (cert, key).
+    pub async fn start_at(addr: SocketAddr, tls: Option<(&Path, &Path)>) -> RelayMta {
         let tmp = tempfile::tempdir().unwrap();
         let users = tmp.path().join("users.toml");
         edit_users_file(&users, |f| {
@@ -261,9 +272,7 @@ impl RelayMta {
             tls: tls.map(|(c, k)| ReloadingTlsAcceptor::new(c, k).unwrap()),
             ..SessionConfig::new(Mode::Relay, "relay.test")
         });
-        let listener = tokio::net::TcpListener::bind(SocketAddr::new(ip, 0))
-            .await
-            .unwrap();
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shutdown = Shutdown::new();
         let stop = shutdown.clone();
@@ -328,4 +337,273 @@ pub fn message(subject: &str) -> Vec<u8> {
         "From: sender@example.com\r\nTo: someone@example.net\r\nSubject: {subject}\r\nMessage-ID: <{subject}@example.com>\r\n\r\nHello.\r\n.leading dot\r\n"
     )
     .into_bytes()
+}
+
+/// A TCP proxy in front of a server that counts connections (total and most at once).
+pub struct CountingProxy {
+    pub addr: SocketAddr,
+    pub total: Arc<std::sync::atomic::AtomicUsize>,
+    pub max_active: Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl CountingProxy {
+    pub async fn start(addr: SocketAddr, backend: SocketAddr) -> CountingProxy {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        let total = Arc::new(AtomicUsize::new(0));
+        let max_active = Arc::new(AtomicUsize::new(0));
+        let active = Arc::new(AtomicUsize::new(0));
+        let (t, m) = (total.clone(), max_active.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    return;
+                };
+                t.fetch_add(1, Ordering::SeqCst);
+                let now = active.fetch_add(1, Ordering::SeqCst) + 1;
+                m.fetch_max(now, Ordering::SeqCst);
+                let active = active.clone();
+                tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(backend).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                    active.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        });
+        CountingProxy {
+            addr,
+            total,
+            max_active,
+            task,
+        }
+    }
+}
+
+impl Drop for CountingProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// An HTTPS server answering every request with `status` and `body` (an MTA-STS policy host).
+pub struct PolicyServer {
+    pub requests: Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl PolicyServer {
+    pub async fn start(addr: SocketAddr, leaf: &Leaf, status: &str, body: &str) -> PolicyServer {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let acceptor = ReloadingTlsAcceptor::new(&leaf.cert_file, &leaf.key_file)
+            .unwrap()
+            .acceptor();
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        let response = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let requests = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = requests.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                let acceptor = acceptor.clone();
+                let response = response.clone();
+                let count = count.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let mut req = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match tls.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => req.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let head = String::from_utf8_lossy(&req);
+                    if head.starts_with("GET /.well-known/mta-sts.txt HTTP/1.1\r\n") {
+                        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    let _ = tls.write_all(response.as_bytes()).await;
+                    let _ = tls.shutdown().await;
+                });
+            }
+        });
+        PolicyServer { requests, task }
+    }
+}
+
+impl Drop for PolicyServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Outbound options for tests: the test DNS server, `port` for every MX, short timeouts.
+pub fn outbound_options(dns: SocketAddr, port: u16) -> mailstack_smtp::outbound::OutboundOptions {
+    mailstack_smtp::outbound::OutboundOptions {
+        port,
+        connect_timeout: Duration::from_secs(3),
+        timeout: Duration::from_secs(10),
+        resolver: Some(dns),
+        dns_timeout: Duration::from_secs(3),
+        ..mailstack_smtp::outbound::OutboundOptions::new("mta.example.com")
+    }
+}
+
+/// SHA-256 of `data` (TLSA matching type 1).
+pub fn sha256(data: &[u8]) -> Vec<u8> {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data)
+        .as_ref()
+        .to_vec()
+}
+
+/// smtp-mta's delivery side in-process: a real queue with its scheduler, the
+/// [`RouterTransport`] (local `example.com` over LMTP to the real `LocalDelivery` of
+/// [`crate::common::Local`], other domains through a [`RemoteTransport`]).
+pub struct Mta {
+    pub local: crate::common::Local,
+    pub queue: Queue,
+    pub remote: Arc<mailstack_smtp::outbound::RemoteTransport>,
+    pub shutdown: Shutdown,
+    _tmp: tempfile::TempDir,
+}
+
+impl Mta {
+    pub async fn start(opts: mailstack_smtp::outbound::OutboundOptions) -> Mta {
+        use mailstack_smtp::client::LmtpTransport;
+        use mailstack_smtp::outbound::{RemoteTransport, RouterTransport};
+        let local = crate::common::Local::new(|_| Ok(()));
+        let shutdown = Shutdown::new();
+        let lmtp = serve_lmtp(&local, shutdown.clone()).await;
+        let directory =
+            Arc::new(StaticDirectory::open(local.users_file.clone(), "+".to_string()).unwrap());
+        let remote = Arc::new(RemoteTransport::new(opts).unwrap());
+        let router = Arc::new(RouterTransport::new(
+            directory,
+            Arc::new(LmtpTransport::new(
+                lmtp,
+                "mta.example.com",
+                Duration::from_secs(10),
+            )),
+            remote.clone(),
+        ));
+        let tmp = tempfile::tempdir().unwrap();
+        let queue = Queue::open(QueueOptions {
+            dir: tmp.path().join("queue"),
+            fsync: false,
+            retry: RetryPolicy {
+                // Long: tests retry with `queue.flush()`.
+                min_backoff: Duration::from_secs(600),
+                max_backoff: Duration::from_secs(600),
+                max_lifetime: Duration::from_secs(86400),
+                warn_after: None,
+            },
+            max_concurrent_deliveries: 8,
+            hostname: "mta.example.com".to_string(),
+        })
+        .await
+        .unwrap();
+        queue.start(router, shutdown.clone());
+        Mta {
+            local,
+            queue,
+            remote,
+            shutdown,
+            _tmp: tmp,
+        }
+    }
+
+    /// Queue a message as smtp-mta's listeners would.
+    pub async fn send(&self, from: &str, to: &[&str], message: &[u8]) -> QueueId {
+        let env = mailstack_queue::Envelope {
+            sender: from.to_string(),
+            recipients: to
+                .iter()
+                .map(|r| mailstack_queue::RecipientSpec::new(*r))
+                .collect(),
+            env_id: None,
+            ret_full: false,
+            smtputf8: false,
+            received_from: "test".to_string(),
+        };
+        self.queue.enqueue(env, message).await.unwrap()
+    }
+
+    /// The messages still queued.
+    pub fn entries(&self) -> Vec<mailstack_queue::QueueEntry> {
+        mailstack_queue::admin::list(self.queue.dir()).unwrap_or_default()
+    }
+
+    /// The queue entry `id`, if still queued.
+    pub fn entry(&self, id: &QueueId) -> Option<mailstack_queue::QueueEntry> {
+        self.entries().into_iter().find(|e| e.id == *id)
+    }
+
+    /// Poll `cond` every 20 ms for up to 20 s.
+    pub async fn wait(&self, what: &str, cond: impl Fn(&Mta) -> bool) {
+        let start = Instant::now();
+        while !cond(self) {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "timed out waiting until {what}; queue: {:?}",
+                self.entries()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Wait until message `id` was tried at least `n` times (and is still queued).
+    pub async fn wait_attempts(&self, id: &QueueId, n: u32) -> mailstack_queue::QueueEntry {
+        self.wait(&format!("{id} was tried {n} times"), |m| {
+            m.entry(id).is_some_and(|e| e.attempts >= n)
+        })
+        .await;
+        self.entry(id).unwrap()
+    }
+
+    /// Messages in alice's inbox (`new/`).
+    pub fn alice_inbox(&self) -> Vec<String> {
+        self.local
+            .inbox_new("alice@example.com")
+            .into_iter()
+            .map(|b| String::from_utf8_lossy(&b).to_string())
+            .collect()
+    }
+}
+
+impl Drop for Mta {
+    fn drop(&mut self) {
+        self.shutdown.trigger();
+    }
+}
+
+/// LMTP with `local`'s `LocalDelivery` on a fresh TCP port of 127.0.0.1.
+async fn serve_lmtp(local: &crate::common::Local, shutdown: Shutdown) -> mailstack_net::ListenAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handler = local.handler.clone();
+    let cfg = Arc::new(crate::common::config());
+    tokio::spawn(async move {
+        loop {
+            let (stream, peer) = tokio::select! {
+                r = listener.accept() => r.unwrap(),
+                () = shutdown.triggered() => return,
+            };
+            tokio::spawn(run_session(
+                mailstack_net::Connection::Tcp(stream),
+                peer.to_string(),
+                cfg.clone(),
+                handler.clone(),
+                shutdown.clone(),
+            ));
+        }
+    });
+    mailstack_net::ListenAddr::Tcp(addr)
 }
