@@ -220,6 +220,20 @@ class GroupSenderAllowedTests(GroupSetup):
         self.inbox()
 
 
+class HiddenClientTests(SubmissionTest):
+    stack_extra = {"submission": {"hide_client_ip": True}}
+
+    def test_the_client_address_is_left_out_of_received(self):
+        with self.stack.submit(ALICE) as c:
+            c.sendmail(ALICE, [BOB], message())
+        msg = self.inbox()[0].decode()
+        ours = [f for f in re.split(r"\r\n(?=\S)", msg) if "with ESMTPSA" in f]
+        self.assertEqual(len(ours), 1, msg)
+        self.assertRegex(ours[0], r"^Received: by mx\.test \(mailstack\) with ESMTPSA id \w+; ")
+        self.assertNotIn("client.test", ours[0])
+        self.assertNotIn("127.0.0.1", ours[0])
+
+
 class RateLimitTests(SubmissionTest):
     stack_extra = {"submission": {"max_messages_per_window": 2,
                                   "max_recipients_per_window": 3, "rate_window": "1h"}}

@@ -417,7 +417,8 @@ impl ReloadingTlsAcceptor {
     }
 }
 
-/// Reads and checks a certificate chain and its key.
+/// Reads and checks a certificate chain and its key (the certificate first, so that its
+/// problems are reported before the key's).
 fn load(
     cert_path: &Path,
     key_path: &Path,
@@ -428,12 +429,14 @@ fn load(
         path: cert_path.to_owned(),
         source,
     })?;
+    let chain = parse_chain(&cert_pem, cert_path)?;
     let key_pem = fs::read(key_path).map_err(|source| NetError::Read {
         what: "private key",
         path: key_path.to_owned(),
         source,
     })?;
-    certified_key(&cert_pem, &key_pem, cert_path, key_path, provider)
+    let key = parse_key(&key_pem, key_path)?;
+    combine(chain, key, cert_path, key_path, provider)
 }
 
 /// A certificate chain and key from PEM text; errors name `cert_path` and `key_path` (the
@@ -445,23 +448,40 @@ pub(crate) fn certified_key(
     key_path: &Path,
     provider: &CryptoProvider,
 ) -> Result<CertifiedKey, NetError> {
-    let chain = CertificateDer::pem_slice_iter(cert_pem)
+    let chain = parse_chain(cert_pem, cert_path)?;
+    let key = parse_key(key_pem, key_path)?;
+    combine(chain, key, cert_path, key_path, provider)
+}
+
+fn parse_chain(pem_text: &[u8], path: &Path) -> Result<Vec<CertificateDer<'static>>, NetError> {
+    let chain = CertificateDer::pem_slice_iter(pem_text)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|err| bad_pem(cert_path, err))?;
+        .map_err(|err| bad_pem(path, err))?;
     if chain.is_empty() {
         return Err(NetError::NoCertificate {
-            path: cert_path.to_owned(),
+            path: path.to_owned(),
         });
     }
-    let key = match PrivateKeyDer::from_pem_slice(key_pem) {
-        Ok(key) => key,
-        Err(pem::Error::NoItemsFound) => {
-            return Err(NetError::NoPrivateKey {
-                path: key_path.to_owned(),
-            });
-        }
-        Err(err) => return Err(bad_pem(key_path, err)),
-    };
+    Ok(chain)
+}
+
+fn parse_key(pem_text: &[u8], path: &Path) -> Result<PrivateKeyDer<'static>, NetError> {
+    match PrivateKeyDer::from_pem_slice(pem_text) {
+        Ok(key) => Ok(key),
+        Err(pem::Error::NoItemsFound) => Err(NetError::NoPrivateKey {
+            path: path.to_owned(),
+        }),
+        Err(err) => Err(bad_pem(path, err)),
+    }
+}
+
+fn combine(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    cert_path: &Path,
+    key_path: &Path,
+    provider: &CryptoProvider,
+) -> Result<CertifiedKey, NetError> {
     CertifiedKey::from_der(chain, key, provider).map_err(|source| match source {
         rustls::Error::InconsistentKeys(InconsistentKeys::KeyMismatch) => NetError::KeyMismatch {
             cert: cert_path.to_owned(),
