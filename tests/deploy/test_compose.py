@@ -14,7 +14,12 @@ Ports are published on 127.0.0.1 only (free ports), the project name is unique, 
 always torn down (`down -v`). Run: /usr/bin/python3 tests/deploy/test_compose.py
 Closing line: `deploy: N passed, N failed`. Arguments: test class names to run (default all)."""
 import http.client
+import http.cookiejar
 import imaplib
+import json
+import re
+import urllib.parse
+import urllib.request
 import os
 import random
 import shutil
@@ -94,7 +99,7 @@ class Stack:
         os.makedirs(os.path.join(self.config_dir, "tls"))
         os.makedirs(os.path.join(self.config_dir, "dkim"))
         shutil.copy(os.path.join(DEPLOY, "config", "mailstack.toml"), self.config_dir)
-        self.ports = {name: free_port() for name in ("smtp", "imap", "imaps", "submission", "submissions", "web")}
+        self.ports = {name: free_port() for name in ("smtp", "imap", "imaps", "submission", "submissions", "web", "webmail")}
         self.env_file = os.path.join(workdir, "test.env")
         self.new_subnet()
         self.base = compose_command() + ["--env-file", self.env_file, "-p", self.project,
@@ -123,7 +128,7 @@ class Stack:
             "SUBMISSION_PUBLISH": f"127.0.0.1:{self.ports['submission']}",
             "SUBMISSIONS_PUBLISH": f"127.0.0.1:{self.ports['submissions']}",
             "WEB_PUBLISH": f"127.0.0.1:{self.ports['web']}",
-            "WEBMAIL_PUBLISH": f"127.0.0.1:{free_port()}",
+            "WEBMAIL_PUBLISH": f"127.0.0.1:{self.ports['webmail']}",
             "INTERNAL_SUBNET": self.subnet,
             "MTA_INTERNAL_IP": self.mta_ip,
             # Nothing listens there inside the container: SPF/DKIM/DMARC checks end in a quick
@@ -134,6 +139,8 @@ class Stack:
             "LDAP_ADMIN_PASSWORD": "admin-" + uuid.uuid4().hex,
             "LDAP_SERVICE_PASSWORD": LDAP_SERVICE_PASSWORD,
             "LDAP_EXAMPLE_PASSWORD": PASSWORD,
+            "ROUNDCUBE_DES_KEY": uuid.uuid4().hex[:24],
+            "ROUNDCUBE_TLS_CA_FILE": "/etc/mailstack/tls/cert.pem",
         }
         with open(self.env_file, "w") as f:
             for k, v in env.items():
@@ -295,7 +302,9 @@ class StackTest(unittest.TestCase):
             if getattr(cls, "failed", False) or os.environ.get("MAILSTACK_KEEP_LOGS"):
                 print(cls.stack.logs(), file=sys.stderr)
         finally:
-            cls.stack.compose("down", "-v", "--remove-orphans", "-t", "5", check=False)
+            # Every profile, so that a roundcube or ldap container started by a test goes too.
+            cls.stack.compose("--profile", "webmail", "--profile", "ldap", "down", "-v", "--remove-orphans",
+                              "-t", "5", check=False)
             shutil.rmtree(cls.workdir, ignore_errors=True)
 
     def run(self, result=None):
@@ -450,6 +459,33 @@ class ComposeStack(StackTest):
         s = self.subject("aftercrash")
         self.assertEqual(self.stack.send_mx(s), {})
         self.wait_in_inbox(s)
+
+    def test_8_webmail_profile_shows_the_inbox(self):
+        # Roundcube (profile webmail, image from deploy/roundcube/build) logs in over the
+        # compose network (imap-server:993, the test's certificate as CA) and lists the INBOX.
+        if subprocess.run(["docker", "image", "inspect", "mailstack-roundcube:local"],
+                          capture_output=True).returncode != 0:
+            self.skipTest("mailstack-roundcube:local is not built (deploy/roundcube/build)")
+        s = self.subject("webmail")
+        self.assertEqual(self.stack.send_mx(s), {})
+        self.wait_in_inbox(s)
+        self.stack.compose("--profile", "webmail", "up", "-d", "roundcube")
+        base = f"http://127.0.0.1:{self.stack.ports['webmail']}/"
+        jar = http.cookiejar.CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        page = wait_for(lambda: opener.open(base, timeout=10).read().decode(), timeout=60,
+                        what="Roundcube's login page")
+        token = re.search(r'name="_token" value="([^"]+)"', page).group(1)
+        form = urllib.parse.urlencode({"_token": token, "_task": "login", "_action": "login",
+                                       "_timezone": "UTC", "_url": "", "_user": ALICE, "_pass": PASSWORD})
+        page = opener.open(base + "?_task=login", data=form.encode(), timeout=30).read().decode()
+        self.assertNotIn("Login failed", page)
+        request_token = re.search(r'"request_token":"([^"]+)"', page)
+        self.assertIsNotNone(request_token, "no mail view after login:\n" + page[:500])
+        req = urllib.request.Request(base + "?_task=mail&_action=list&_mbox=INBOX&_remote=1",
+                                     headers={"X-Roundcube-Request": request_token.group(1)})
+        listing = json.loads(opener.open(req, timeout=30).read().decode())
+        self.assertIn(s, json.dumps(listing), "the subject is not in Roundcube's INBOX list")
 
 
 class SystemdUnits(unittest.TestCase):
