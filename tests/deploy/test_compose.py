@@ -25,7 +25,6 @@ import random
 import shutil
 import signal
 import smtplib
-import socket
 import ssl
 import subprocess
 import sys
@@ -36,6 +35,8 @@ import uuid
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 DEPLOY = os.path.join(ROOT, "deploy")
+sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+from harness import free_port  # noqa: E402
 BIN = os.environ.get("MAILSTACK_BIN") or os.path.join(ROOT, "target", "debug")
 DOMAIN = "example.test"
 HOSTNAME = "mail.example.test"
@@ -56,12 +57,6 @@ ldap_timeout = "2s"
 ldap_cache_ttl = "1s"
 ldap_negative_cache_ttl = "1s"
 """
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(predicate, timeout=60.0, what="condition", interval=0.25):

@@ -23,11 +23,20 @@ def binary(name):
     return path
 
 
+_handed_out = set()
+
+
 def free_port():
-    """A loopback TCP port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback TCP port nobody listens on right now and that this process has not handed
+    out before (the kernel may return the same free port to two quick `bind(0)` calls, and a
+    stack takes a dozen ports before it starts anything)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def wait_for(predicate, timeout=20.0, what="condition"):

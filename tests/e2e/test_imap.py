@@ -182,9 +182,13 @@ class ImapTransportTests(ImapStackTest):
         c.send(f"{tag} IDLE\r\n".encode())
         self.assertTrue(c.readline().startswith(b"+"))
         start = time.monotonic()
-        threading.Thread(target=self.deliver, args=(ALICE, "during idle")).start()
+        delivery = threading.Thread(target=self.deliver, args=(ALICE, "during idle"))
+        delivery.start()
         line = c.readline()
         elapsed = time.monotonic() - start
+        # The client sees the file before lmtp-mda's 250 reaches the LMTP client: let it finish
+        # before tearDown stops lmtp-mda.
+        delivery.join(timeout=30)
         self.assertEqual(line.strip(), b"* 1 EXISTS")
         self.assertLess(elapsed, 1.0)
         c.send(b"DONE\r\n")
