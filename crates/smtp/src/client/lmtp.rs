@@ -29,7 +29,7 @@ use mailstack_net::ListenAddr;
 use mailstack_queue::{DeliveryOutcome, DeliveryRequest, RecipientOutcome, Transport};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{Broken, Conn, MessageBody, extensions, send_body, smtp_path};
+use super::{Broken, Conn, MessageBody, extensions, mail_command, send_body, smtp_path};
 
 /// Delivers queued messages to an LMTP server (lmtp-mda).
 #[derive(Debug, Clone)]
@@ -196,16 +196,7 @@ impl LmtpTransport {
             }
         }
 
-        let mut mail = format!("MAIL FROM:<{}>", smtp_path(&req.sender));
-        if ext.size {
-            mail.push_str(&format!(" SIZE={}", req.size));
-        }
-        if ext.eight_bit {
-            mail.push_str(" BODY=8BITMIME");
-        }
-        if req.smtputf8 && ext.smtputf8 {
-            mail.push_str(" SMTPUTF8");
-        }
+        let mut mail = mail_command(req, &ext);
         mail.push_str("\r\n");
         let rcpts: Vec<String> = req
             .recipients

@@ -22,7 +22,7 @@ pub(crate) mod tls;
 use std::path::Path;
 use std::time::Duration;
 
-use mailstack_queue::{DeliveryOutcome, RecipientOutcome};
+use mailstack_queue::{DeliveryOutcome, DeliveryRequest, RecipientOutcome};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 
 pub use lmtp::LmtpTransport;
@@ -83,6 +83,22 @@ impl Reply {
             self.outcome()
         }
     }
+}
+
+/// `MAIL FROM:<sender>` with the SIZE, BODY=8BITMIME and SMTPUTF8 parameters the server
+/// offers (no CRLF; the SMTP client adds the DSN parameters).
+pub(crate) fn mail_command(req: &DeliveryRequest, ext: &Extensions) -> String {
+    let mut mail = format!("MAIL FROM:<{}>", smtp_path(&req.sender));
+    if ext.size {
+        mail.push_str(&format!(" SIZE={}", req.size));
+    }
+    if ext.eight_bit {
+        mail.push_str(" BODY=8BITMIME");
+    }
+    if req.smtputf8 && ext.smtputf8 {
+        mail.push_str(" SMTPUTF8");
+    }
+    mail
 }
 
 /// The enhanced status code (`5.1.1`) after the reply code, if there is one.

@@ -39,8 +39,8 @@ use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 
 use super::{
-    BoxIo, Broken, Conn, Extensions, MessageBody, Reply, all_deferred, extensions, send_body,
-    smtp_path, tls, xtext,
+    BoxIo, Broken, Conn, Extensions, MessageBody, Reply, all_deferred, extensions, mail_command,
+    send_body, smtp_path, tls, xtext,
 };
 
 /// How [`NextHop`] uses TLS.
@@ -435,16 +435,7 @@ impl SmtpSession {
         data_sent: &mut bool,
     ) -> Result<(), Broken> {
         let ext = &self.ext;
-        let mut mail = format!("MAIL FROM:<{}>", smtp_path(&req.sender));
-        if ext.size {
-            mail.push_str(&format!(" SIZE={}", req.size));
-        }
-        if ext.eight_bit {
-            mail.push_str(" BODY=8BITMIME");
-        }
-        if req.smtputf8 && ext.smtputf8 {
-            mail.push_str(" SMTPUTF8");
-        }
+        let mut mail = mail_command(req, ext);
         if ext.dsn {
             if req.ret_full {
                 mail.push_str(" RET=FULL");
