@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use mailstack_config::Config;
 use mailstack_directory::{AuthThrottle, DirectoryError};
-use mailstack_net::{Admission, ImplicitTls, Listener, NetError, ReloadingTlsAcceptor, Shutdown};
+use mailstack_net::{Admission, ImplicitTls, NetError, ReloadingTlsAcceptor, Shutdown};
 use mailstack_store::{Store, StoreError, StoreOptions};
 use mailstack_telemetry::{
     Metrics, Readiness, TelemetryError, bind_admin, counted_server, spawn_admin,
@@ -86,13 +86,10 @@ pub async fn run_imap(config: &Config, shutdown: Shutdown) -> Result<(), Service
     } else {
         None
     };
-    let plain_listeners = Listener::bind_all(&section.listen)?;
-    let tls_listeners = Listener::bind_all(&section.tls_listen)?;
+    // Connections arriving on the tls_listen addresses speak TLS from the first byte.
+    let (listeners, implicit_tls) = ImplicitTls::bind(&section.listen, &section.tls_listen)?;
     let admin = bind_admin(&section.admin_listen).await?;
     let watcher = MaildirWatcher::new()?;
-    // Connections arriving on these local addresses speak TLS from the first byte.
-    let implicit_tls = ImplicitTls::of(&tls_listeners);
-    let listeners: Vec<Listener> = plain_listeners.into_iter().chain(tls_listeners).collect();
 
     let metrics = Metrics::new();
     let readiness = Readiness::new();

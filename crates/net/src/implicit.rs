@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{Connection, ListenAddr, Listener, Peer, ReloadingTlsAcceptor};
+use crate::{Connection, ListenAddr, Listener, NetError, Peer, ReloadingTlsAcceptor};
 
 /// The local addresses of the implicit-TLS listeners. Cheap to clone.
 #[derive(Debug, Clone, Default)]
@@ -29,6 +29,18 @@ impl ImplicitTls {
         ImplicitTls {
             addrs: Arc::new(addrs),
         }
+    }
+
+    /// Bind the STARTTLS listeners `plain` and the implicit-TLS listeners `tls` (config
+    /// addresses) for one server: every listener, and which of them speak TLS at once.
+    pub fn bind(
+        plain: &[String],
+        tls: &[String],
+    ) -> Result<(Vec<Listener>, ImplicitTls), NetError> {
+        let plain = Listener::bind_all(plain)?;
+        let tls = Listener::bind_all(tls)?;
+        let implicit = ImplicitTls::of(&tls);
+        Ok((plain.into_iter().chain(tls).collect(), implicit))
     }
 
     /// Whether `peer` connected to one of them (`[::]:993` matches any local address with

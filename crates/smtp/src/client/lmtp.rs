@@ -29,7 +29,9 @@ use mailstack_net::ListenAddr;
 use mailstack_queue::{DeliveryOutcome, DeliveryRequest, RecipientOutcome, Transport};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{Broken, Conn, MessageBody, extensions, mail_command, send_body, smtp_path};
+use super::{
+    Broken, Conn, MessageBody, extensions, mail_command, send_body, send_envelope, smtp_path,
+};
 
 /// Delivers queued messages to an LMTP server (lmtp-mda).
 #[derive(Debug, Clone)]
@@ -205,46 +207,15 @@ impl LmtpTransport {
             .collect();
 
         // MAIL and RCPTs: one write with PIPELINING, else one command per round trip.
-        let mail_reply = if ext.pipelining {
-            let mut batch = mail.clone();
-            rcpts.iter().for_each(|r| batch.push_str(r));
-            conn.write(batch.as_bytes()).await?;
-            conn.flush().await?;
-            conn.reply().await?
-        } else {
-            conn.write(mail.as_bytes()).await?;
-            conn.flush().await?;
-            conn.reply().await?
-        };
-        let mut accepted: Vec<usize> = Vec::new();
-        let mail_ok = mail_reply.class() == 2;
-        for (i, rcpt) in rcpts.iter().enumerate() {
-            if !mail_ok && !ext.pipelining {
-                break;
-            }
-            if !ext.pipelining {
-                conn.write(rcpt.as_bytes()).await?;
-                conn.flush().await?;
-            }
-            let r = conn.reply().await?;
-            if mail_ok {
-                if r.class() == 2 {
-                    accepted.push(i);
-                } else {
-                    progress.outcomes[i] = Some(r.outcome());
-                }
-            }
-        }
-        if !mail_ok {
+        let envelope =
+            send_envelope(conn, &mail, &rcpts, ext.pipelining, &mut progress.outcomes).await?;
+        let Some(accepted) = envelope else {
             // The sender was refused: that answers every recipient.
-            for o in progress.outcomes.iter_mut() {
-                *o = Some(mail_reply.outcome());
-            }
             let _ = conn.write(b"RSET\r\n").await;
             let _ = conn.flush().await;
             let _ = conn.reply().await;
             return Ok(());
-        }
+        };
         if accepted.is_empty() {
             return Ok(());
         }

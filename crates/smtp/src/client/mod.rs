@@ -300,6 +300,60 @@ pub enum MessageBody<'a> {
     Bytes(&'a [u8]),
 }
 
+/// Send `MAIL` and the `RCPT` lines (`mail` and each of `rcpts` CRLF-terminated): one write
+/// with PIPELINING, else one round trip per command. Refused recipients get their outcome in
+/// `outcomes`. Returns the indexes of the accepted recipients, or `None` when the sender was
+/// refused: that reply then answers every recipient in `outcomes`.
+pub(crate) async fn send_envelope<S>(
+    conn: &mut Conn<S>,
+    mail: &str,
+    rcpts: &[String],
+    pipelining: bool,
+    outcomes: &mut [Option<RecipientOutcome>],
+) -> Result<Option<Vec<usize>>, Broken>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mail_reply = if pipelining {
+        let mut batch = mail.to_string();
+        rcpts.iter().for_each(|r| batch.push_str(r));
+        conn.write(batch.as_bytes()).await?;
+        conn.flush().await?;
+        conn.reply().await?
+    } else {
+        conn.write(mail.as_bytes()).await?;
+        conn.flush().await?;
+        conn.reply().await?
+    };
+    let mail_ok = mail_reply.class() == 2;
+    let mut accepted = Vec::new();
+    for (i, rcpt) in rcpts.iter().enumerate() {
+        if !mail_ok && !pipelining {
+            break;
+        }
+        if !pipelining {
+            conn.write(rcpt.as_bytes()).await?;
+            conn.flush().await?;
+        }
+        // Pipelined RCPTs are answered even after a refused MAIL: read those replies.
+        let r = conn.reply().await?;
+        if mail_ok {
+            if r.class() == 2 {
+                accepted.push(i);
+            } else {
+                outcomes[i] = Some(r.outcome());
+            }
+        }
+    }
+    if !mail_ok {
+        for o in outcomes.iter_mut() {
+            *o = Some(mail_reply.outcome());
+        }
+        return Ok(None);
+    }
+    Ok(Some(accepted))
+}
+
 /// Stream the message with dot-stuffing and CRLF line ends, then the terminator `.`.
 pub(crate) async fn send_body<S>(conn: &mut Conn<S>, body: MessageBody<'_>) -> Result<(), Broken>
 where

@@ -40,7 +40,7 @@ use rustls::pki_types::ServerName;
 
 use super::{
     BoxIo, Broken, Conn, Extensions, MessageBody, Reply, all_deferred, extensions, mail_command,
-    send_body, smtp_path, tls, xtext,
+    send_body, send_envelope, smtp_path, tls, xtext,
 };
 
 /// How [`NextHop`] uses TLS.
@@ -466,45 +466,11 @@ impl SmtpSession {
                 line
             })
             .collect();
-        let pipelining = ext.pipelining;
         let conn = &mut self.conn;
-
-        let mail_reply = if pipelining {
-            let mut batch = mail.clone();
-            rcpts.iter().for_each(|r| batch.push_str(r));
-            conn.write(batch.as_bytes()).await?;
-            conn.flush().await?;
-            conn.reply().await?
-        } else {
-            conn.write(mail.as_bytes()).await?;
-            conn.flush().await?;
-            conn.reply().await?
-        };
-        let mail_ok = mail_reply.class() == 2;
-        let mut accepted: Vec<usize> = Vec::new();
-        for (i, rcpt) in rcpts.iter().enumerate() {
-            if !mail_ok && !pipelining {
-                break;
-            }
-            if !pipelining {
-                conn.write(rcpt.as_bytes()).await?;
-                conn.flush().await?;
-            }
-            let r = conn.reply().await?;
-            if mail_ok {
-                if r.class() == 2 {
-                    accepted.push(i);
-                } else {
-                    outcomes[i] = Some(r.outcome());
-                }
-            }
-        }
-        if !mail_ok {
-            for o in outcomes.iter_mut() {
-                *o = Some(mail_reply.outcome());
-            }
+        let envelope = send_envelope(conn, &mail, &rcpts, ext.pipelining, outcomes).await?;
+        let Some(accepted) = envelope else {
             return Ok(());
-        }
+        };
         if accepted.is_empty() {
             return Ok(());
         }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use mailstack_config::Config;
 use mailstack_directory::{AuthThrottle, ExpandLimits};
-use mailstack_net::{ImplicitTls, ListenAddr, Listener, ReloadingTlsAcceptor, Shutdown};
+use mailstack_net::{ImplicitTls, ListenAddr, ReloadingTlsAcceptor, Shutdown};
 use mailstack_telemetry::{Metrics, Readiness, bind_admin, counted_server};
 
 use super::{Access, ServiceError, open_directory, serve_sessions_with, spawn_admin};
@@ -28,11 +28,8 @@ pub async fn run_submission(config: &Config, shutdown: Shutdown) -> Result<(), S
         .relay_address
         .parse()
         .map_err(|e| ServiceError::Setting(format!("submission.relay_address: {e}")))?;
-    let plain_listeners = Listener::bind_all(&section.listen)?;
-    let tls_listeners = Listener::bind_all(&section.tls_listen)?;
+    let (listeners, implicit_tls) = ImplicitTls::bind(&section.listen, &section.tls_listen)?;
     let admin = bind_admin(&section.admin_listen).await?;
-    let implicit_tls = ImplicitTls::of(&tls_listeners);
-    let listeners: Vec<Listener> = plain_listeners.into_iter().chain(tls_listeners).collect();
 
     let metrics = Metrics::new();
     let readiness = Readiness::new();
