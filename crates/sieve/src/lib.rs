@@ -37,16 +37,24 @@
 #![deny(missing_docs, unreachable_pub)]
 #![forbid(unsafe_code)]
 
+mod body;
 mod date;
 mod error;
+mod interp;
 mod ir;
 mod lexer;
+mod matching;
+mod message;
 mod parser;
 mod strings;
+mod vacation;
 mod validate;
 
 pub use date::DateTime;
 pub use error::{CompileError, RuntimeError};
+pub use interp::{Action, Envelope, Environment, Outcome, run};
+pub use message::Message;
+pub use vacation::{VacationAction, build_vacation_reply};
 
 /// The SIEVE capability list announced by ManageSieve (RFC 5804 `"SIEVE"` capability), in the
 /// spelling scripts use in `require`. `i;octet` and `i;ascii-casemap` are always available and

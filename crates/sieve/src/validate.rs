@@ -241,6 +241,10 @@ impl Validator<'_> {
             match CAPABILITIES.iter().find(|c| **c == name) {
                 Some(c) => {
                     self.caps.insert(c);
+                    // RFC 6131 §2: "vacation-seconds" implies "vacation"
+                    if *c == "vacation-seconds" {
+                        self.caps.insert("vacation");
+                    }
                 }
                 None if name == "comparator-i;octet" || name == "comparator-i;ascii-casemap" => {}
                 None => {
@@ -719,15 +723,13 @@ impl Validator<'_> {
 
     fn header_names(&self, l: &[Lit]) -> Result<Vec<Value>, CompileError> {
         for h in l {
-            if !self.has("variables") || !h.value.contains("${") {
-                if h.value.is_empty()
-                    || !h
-                        .value
-                        .bytes()
-                        .all(|b| (33..=126).contains(&b) && b != b':')
-                {
-                    return Err(h.pos.err(format!("invalid header name \"{}\"", h.value)));
-                }
+            let literal = !self.has("variables") || !h.value.contains("${");
+            let valid = !h.value.is_empty()
+                && h.value
+                    .bytes()
+                    .all(|b| (33..=126).contains(&b) && b != b':');
+            if literal && !valid {
+                return Err(h.pos.err(format!("invalid header name \"{}\"", h.value)));
             }
         }
         self.values(l)
