@@ -206,7 +206,10 @@ pub fn build_vacation_reply(v: &VacationAction, own_address: &str, now: DateTime
         .subject(v.subject.clone())
         .header("Date", Raw::new(now.to_rfc5322()))
         .message_id(MessageId::new(id))
-        .header("Auto-Submitted", Raw::new("auto-replied"));
+        .header("Auto-Submitted", Raw::new("auto-replied"))
+        // as Pigeonhole: keep other auto-responders (Exchange) from answering the answer
+        .header("Precedence", Raw::new("bulk"))
+        .header("X-Auto-Response-Suppress", Raw::new("All"));
     if let Some(orig) = &v.in_reply_to {
         let orig_id = strip_id(orig).to_string();
         b = b.in_reply_to(MessageId::new(orig_id.clone()));
