@@ -208,7 +208,7 @@ fn normalise_pigeonhole(out: &str) -> Vec<String> {
     let mut res = Vec::new();
     let mut implicit = false;
     let mut cur: Option<(String, Vec<String>)> = None;
-    let mut flush = |cur: &mut Option<(String, Vec<String>)>, res: &mut Vec<String>| {
+    let flush = |cur: &mut Option<(String, Vec<String>)>, res: &mut Vec<String>| {
         if let Some((a, f)) = cur.take() {
             res.push(format!("{a}{}", flags_text(&f)));
         }
@@ -244,10 +244,10 @@ fn normalise_pigeonhole(out: &str) -> Vec<String> {
             if let Some((_, fl)) = cur.as_mut() {
                 fl.extend(f.split_whitespace().map(str::to_string));
             }
-        } else if let Some(secs) = t.strip_prefix("=> seconds : ") {
-            if let Some((a, _)) = cur.as_mut() {
-                *a = format!("vacation {}", secs.trim());
-            }
+        } else if let Some(secs) = t.strip_prefix("=> seconds : ")
+            && let Some((a, _)) = cur.as_mut()
+        {
+            *a = format!("vacation {}", secs.trim());
         }
     }
     flush(&mut cur, &mut res);
