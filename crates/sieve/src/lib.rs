@@ -29,6 +29,12 @@
 //! See [`CAPABILITIES`]; `docs/sieve.md` ("The Sieve language") documents each one, the limits
 //! and the differences from Dovecot Pigeonhole.
 //!
+//! ## Regular expressions
+//! `:regex` (draft-ietf-sieve-regex) keys use the `regex` crate's syntax rather than POSIX ERE:
+//! no backreferences or look-around (linear-time matching), Perl escapes and classes allowed
+//! (also inside brackets), leftmost-first instead of leftmost-longest alternation. Details in
+//! `docs/sieve.md`.
+//!
 //! ## Errors
 //! Compile errors are reported to the script's author (ManageSieve PUTSCRIPT/CHECKSCRIPT).
 //! A [`RuntimeError`] (limit overrun, incompatible actions) means the host must ignore all

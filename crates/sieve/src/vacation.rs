@@ -156,6 +156,10 @@ pub(crate) fn decide(
             ))
         ),
     };
+    // a :from built from variables may not be an address: fall back to the user's address
+    let from = a
+        .from
+        .filter(|f| validate::valid_address(&validate::mailbox_of(f)));
     let subject = match a.subject {
         Some(s) => s,
         None => match msg.subject() {
@@ -168,7 +172,7 @@ pub(crate) fn decide(
         period: Duration::from_secs(period),
         handle,
         subject,
-        from: a.from,
+        from,
         reason: a.reason,
         mime: a.mime,
         in_reply_to: msg.message_id(),

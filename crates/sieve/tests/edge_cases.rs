@@ -309,3 +309,61 @@ fn address_groups_and_garbage() {
     assert!(hit(r#"address :domain :is "cc" "y.org""#, &m));
     assert!(hit(r#"address :all :is "from" "not an address""#, &m));
 }
+
+#[test]
+fn vacation_reply_message() {
+    let s = r#"require ["vacation", "variables"];
+        set "who" "not an address";
+        vacation :from "${who}" :days 2 "Back on Monday. Ümlaut ok.";"#;
+    let m = msg(
+        "From: Coyote <coyote@desert.example.org>\nTo: me@example.com\nSubject: =?utf-8?q?=C3=BCber?=\nMessage-ID: <b@x>\nReferences: <a@x>",
+        "x",
+    );
+    let o = run_with(s, &m, &envelope(), &mut TestEnv::default()).unwrap();
+    let Action::Vacation(v) = &o.actions[0] else {
+        panic!("{o:?}")
+    };
+    assert_eq!(
+        v.from, None,
+        "an invalid :from falls back to the user's address"
+    );
+    assert_eq!(v.period.as_secs(), 2 * 86400);
+    let now = DateTime {
+        unix: 1_183_456_800,
+        offset_minutes: -300,
+    };
+    let reply = build_vacation_reply(v, "Me <me@example.com>", now);
+    let p = mail_parser::MessageParser::new().parse(&reply).unwrap();
+    assert_eq!(
+        p.from().unwrap().first().unwrap().address(),
+        Some("me@example.com")
+    );
+    assert_eq!(
+        p.to().unwrap().first().unwrap().address(),
+        Some("coyote@desert.example.org")
+    );
+    assert_eq!(p.subject(), Some("Auto: über"));
+    assert_eq!(p.in_reply_to().as_text(), Some("b@x"));
+    let refs: Vec<&str> = p
+        .references()
+        .as_text_list()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_ref())
+        .collect();
+    assert_eq!(refs, ["a@x", "b@x"]);
+    assert_eq!(
+        p.header_raw("Auto-Submitted").unwrap().trim(),
+        "auto-replied"
+    );
+    assert_eq!(p.header_raw("Precedence").unwrap().trim(), "bulk");
+    assert_eq!(
+        p.date().unwrap().to_rfc822(),
+        "Tue, 3 Jul 2007 05:00:00 -0500"
+    );
+    assert!(p.message_id().unwrap().ends_with("@example.com"));
+    assert_eq!(
+        p.body_text(0).unwrap().trim_end(),
+        "Back on Monday. Ümlaut ok."
+    );
+}

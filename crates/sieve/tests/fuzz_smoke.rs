@@ -148,7 +148,7 @@ impl Environment for Host {
         name == "INBOX"
     }
     fn duplicate_check(&mut self, key: &str, _period: Duration) -> bool {
-        key.len() % 2 == 0
+        key.len().is_multiple_of(2)
     }
     fn now(&self) -> DateTime {
         DateTime {
