@@ -185,7 +185,8 @@ pub fn run(
     })
 }
 
-/// RFC 5429 §2.1/§2.2: reject and ereject exclude keep, fileinto, vacation and each other.
+/// RFC 5429 §2.1/§2.2: reject and ereject exclude keep, fileinto, redirect (also with `:copy`,
+/// as Pigeonhole), vacation and each other.
 fn check_conflicts(actions: &[Action]) -> Result<(), RuntimeError> {
     let rejects = actions
         .iter()
@@ -203,6 +204,7 @@ fn check_conflicts(actions: &[Action]) -> Result<(), RuntimeError> {
         let name = match a {
             Action::Keep { .. } => "keep",
             Action::FileInto { .. } => "fileinto",
+            Action::Redirect { .. } => "redirect",
             Action::Vacation(_) => "vacation",
             _ => continue,
         };

@@ -40,6 +40,7 @@ if address :domain :is "from" "example.com" {
         "keep;",
         "require \"fileinto\"; fileinto \"x\";",
         "require \"vacation\"; vacation \"x\";",
+        "redirect \"a@example.net\";",
     ] {
         let (req, cmd) = other
             .rsplit_once("; ")
