@@ -12,9 +12,22 @@ fn unknown_command_hints_require() {
         err("require \"envelope\";\n\n  fileinto \"x\";"),
         "line 3, column 3: unknown command \"fileinto\" (did you `require \"fileinto\"`?)"
     );
+    // a misspelt name gets the closest known one, as require advice when needed
     assert_eq!(
-        err("filein \"x\";"),
-        "line 1, column 1: unknown command \"filein\""
+        err("require \"envelope\";\n\n  if true {\n    filein \"x\"; }"),
+        "line 4, column 5: unknown command \"filein\" (did you `require \"fileinto\"`?)"
+    );
+    assert_eq!(
+        err("require \"fileinto\"; filein \"x\";"),
+        "line 1, column 21: unknown command \"filein\" (did you mean \"fileinto\"?)"
+    );
+    assert_eq!(
+        err("if heder \"a\" \"b\" {}"),
+        "line 1, column 4: unknown test \"heder\" (did you mean \"header\"?)"
+    );
+    assert_eq!(
+        err("frobnicate;"),
+        "line 1, column 1: unknown command \"frobnicate\""
     );
     assert!(err("require \"bogus\";").contains("unsupported capability \"bogus\""));
     assert!(err("keep; require \"fileinto\";").contains("require must come before"));

@@ -11,7 +11,7 @@ use mail_parser::{HeaderValue, MessageParser};
 /// Parsing is lazy: a script that only looks at the envelope never parses the message.
 pub struct Message<'a> {
     raw: &'a [u8],
-    headers: OnceCell<Vec<RawHeader<'a>>>,
+    headers: OnceCell<(Vec<RawHeader<'a>>, usize)>,
     parsed: OnceCell<Option<mail_parser::Message<'a>>>,
 }
 
@@ -51,12 +51,12 @@ impl<'a> Message<'a> {
     }
 
     pub(crate) fn headers(&self) -> &[RawHeader<'a>] {
-        self.headers.get_or_init(|| split_headers(self.raw).0)
+        &self.headers.get_or_init(|| split_headers(self.raw)).0
     }
 
     /// Offset of the body (after the blank line), or the message length.
     pub(crate) fn body_offset(&self) -> usize {
-        split_headers(self.raw).1
+        self.headers.get_or_init(|| split_headers(self.raw)).1
     }
 
     pub(crate) fn parsed(&self) -> Option<&mail_parser::Message<'a>> {

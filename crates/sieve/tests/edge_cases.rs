@@ -207,7 +207,7 @@ fn compile_error_positions() {
     assert_eq!((e.line, e.column), (3, 3));
     assert_eq!(
         e.to_string(),
-        "line 3, column 3: unknown command \"filein\""
+        "line 3, column 3: unknown command \"filein\" (did you mean \"fileinto\"?)"
     );
     let e = compile(
         "if header :is \"a\" \"b\" {\n\tvacation \"x\";\n}",

@@ -327,7 +327,7 @@ impl Validator<'_> {
                         if is_test { "command" } else { "test" }
                     )
                 } else {
-                    String::new()
+                    self.suggest(name, is_test)
                 };
                 Err(pos.err(format!("unknown {kind} \"{name}\"{extra}")))
             }
@@ -335,6 +335,64 @@ impl Validator<'_> {
                 Err(pos.err(format!("unknown {kind} \"{name}\"{}", hint(cap))))
             }
             Some(_) => Ok(()),
+        }
+    }
+
+    /// A hint for a misspelt command or test: the closest known name (edit distance ≤ 2), as
+    /// `require` advice when its extension is not required yet.
+    fn suggest(&self, name: &str, is_test: bool) -> String {
+        let known: &[&str] = if is_test {
+            &[
+                "address",
+                "header",
+                "exists",
+                "size",
+                "allof",
+                "anyof",
+                "not",
+                "true",
+                "false",
+                "envelope",
+                "hasflag",
+                "body",
+                "string",
+                "date",
+                "currentdate",
+                "mailboxexists",
+                "duplicate",
+            ]
+        } else {
+            &[
+                "require",
+                "if",
+                "elsif",
+                "else",
+                "stop",
+                "keep",
+                "discard",
+                "redirect",
+                "fileinto",
+                "setflag",
+                "addflag",
+                "removeflag",
+                "set",
+                "reject",
+                "ereject",
+                "vacation",
+            ]
+        };
+        let lower = name.to_ascii_lowercase();
+        let best = known
+            .iter()
+            .map(|k| (edit_distance(&lower, k), *k))
+            .filter(|(d, k)| *d <= 2 && *d < k.len())
+            .min_by_key(|(d, _)| *d);
+        match best {
+            Some((_, k)) => match needs(k, is_test) {
+                Some(Some(cap)) if !self.has(cap) => hint(cap),
+                _ => format!(" (did you mean \"{k}\"?)"),
+            },
+            None => String::new(),
         }
     }
 
@@ -548,6 +606,22 @@ impl Validator<'_> {
         }
         self.values(l)
     }
+}
+
+/// Levenshtein distance of two short ASCII names.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<u8> = b.bytes().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.bytes().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 fn rel(l: &Lit) -> Result<Rel, CompileError> {
