@@ -60,7 +60,9 @@ impl DateTime {
     }
 
     pub(crate) fn civil(&self) -> Civil {
-        let local = self.unix + i64::from(self.offset_minutes) * 60;
+        let local = self
+            .unix
+            .saturating_add(i64::from(self.offset_minutes) * 60);
         let days = local.div_euclid(86400);
         let secs = local.rem_euclid(86400) as u32;
         let (year, month, day) = civil_from_days(days);
@@ -80,7 +82,8 @@ impl DateTime {
     pub(crate) fn zone(&self) -> String {
         let o = self.offset_minutes;
         let sign = if o < 0 { '-' } else { '+' };
-        format!("{sign}{:02}{:02}", o.abs() / 60, o.abs() % 60)
+        let a = o.unsigned_abs();
+        format!("{sign}{:02}{:02}", a / 60, a % 60)
     }
 
     /// RFC 5322 date-time, e.g. `Mon, 01 Aug 2005 14:30:00 -0500`.
@@ -218,5 +221,15 @@ mod tests {
         assert_eq!(parse_zone("-1200"), Some(-720));
         assert_eq!(parse_zone("0100"), None);
         assert!(parse_rfc5322("not a date").is_none());
+        // extreme host clocks do not panic
+        for (unix, off) in [(i64::MAX, i32::MAX), (i64::MIN, i32::MIN), (0, i32::MIN)] {
+            let d = DateTime {
+                unix,
+                offset_minutes: off,
+            };
+            for p in ["std11", "iso8601", "julian", "weekday", "zone"] {
+                assert!(d.part(p).is_some());
+            }
+        }
     }
 }

@@ -266,7 +266,7 @@ fn truncate(mut s: String, max: usize) -> String {
 
 impl Runner<'_, '_> {
     fn step(&mut self, n: u64) -> Result<(), RuntimeError> {
-        self.steps += n;
+        self.steps = self.steps.saturating_add(n);
         if self.steps > self.limits.max_steps {
             return Err(RuntimeError::TooManySteps(self.limits.max_steps));
         }
