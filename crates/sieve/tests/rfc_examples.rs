@@ -1,8 +1,9 @@
 //! Conformance suite: the example scripts of the RFCs the interpreter implements, each run on a
 //! message and envelope chosen to exercise it, with the expected action list (or the expected
-//! compile error). Each case cites its RFC and section. Scripts are copied from the RFC text
-//! (and, for RFC 5231/5233, cross-checked against Pigeonhole's rfc.svtest transcriptions);
-//! comments inside scripts are kept where they explain the expectation.
+//! compile error). Each case cites its RFC and section. Scripts are transcribed from the RFCs'
+//! examples (RFC 5231 and RFC 5233 checked against Pigeonhole's rfc.svtest copies of them);
+//! where an example needs a message, one was written to take each branch. Comments inside the
+//! scripts are the RFCs' own where they explain the expectation.
 
 mod common;
 
