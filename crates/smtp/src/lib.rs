@@ -18,6 +18,7 @@
 //! - [`lmtp`]: the LMTP [`session::MailHandler`] that resolves recipients and writes the store.
 //! - [`client`]: the SMTP and LMTP clients (next hops: lmtp-mda, the relay listener, a
 //!   smarthost, remote MX hosts).
+//! - [`milter`]: smtp-mta's milters (content filters) as the session's filter.
 //! - [`outbound`]: smtp-mta's routing transport (LMTP for local domains, SMTP to the MX hosts
 //!   of the others with MTA-STS and DANE).
 //! - [`service`]: wiring a mode's listeners, admin endpoint and shutdown into a running service.
@@ -34,6 +35,7 @@ pub mod headers;
 pub mod inbound;
 pub mod lines;
 pub mod lmtp;
+pub mod milter;
 pub mod outbound;
 pub mod reply;
 pub mod service;
