@@ -140,6 +140,21 @@ impl UserStore {
         self.inner.maildir.clone()
     }
 
+    /// `<root>/<domain>/<localpart>`: the user's home (Dovecot's `~`), which holds the
+    /// Maildir and the Sieve scripts.
+    pub fn home_path(&self) -> PathBuf {
+        self.inner
+            .maildir
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
+    }
+
+    /// The user's Sieve scripts (Pigeonhole's layout in the home: see [`crate::sieve`]).
+    pub fn sieve(&self) -> crate::sieve::SieveScripts {
+        crate::sieve::SieveScripts::new(self.home_path(), self.inner.fsync)
+    }
+
     pub(crate) fn fsync(&self) -> bool {
         self.inner.fsync
     }
