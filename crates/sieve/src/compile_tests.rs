@@ -65,8 +65,10 @@ fn argument_checks() {
 
 #[test]
 fn limits_on_size_and_nesting() {
-    let mut l = Limits::default();
-    l.max_script_bytes = 10;
+    let l = Limits {
+        max_script_bytes: 10,
+        ..Limits::default()
+    };
     assert!(
         compile("keep; keep; keep;", &l)
             .unwrap_err()

@@ -29,6 +29,12 @@
 //! See [`CAPABILITIES`]; `docs/sieve.md` ("The Sieve language") documents each one, the limits
 //! and the differences from Dovecot Pigeonhole.
 //!
+//! ## Regular expressions
+//! `:regex` (draft-ietf-sieve-regex) keys use the `regex` crate's syntax rather than POSIX ERE:
+//! no backreferences or look-around (linear-time matching), Perl escapes and classes allowed
+//! (also inside brackets), leftmost-first instead of leftmost-longest alternation. Details in
+//! `docs/sieve.md`.
+//!
 //! ## Errors
 //! Compile errors are reported to the script's author (ManageSieve PUTSCRIPT/CHECKSCRIPT).
 //! A [`RuntimeError`] (limit overrun, incompatible actions) means the host must ignore all
@@ -37,16 +43,24 @@
 #![deny(missing_docs, unreachable_pub)]
 #![forbid(unsafe_code)]
 
+mod body;
 mod date;
 mod error;
+mod interp;
 mod ir;
 mod lexer;
+mod matching;
+mod message;
 mod parser;
 mod strings;
+mod vacation;
 mod validate;
 
 pub use date::DateTime;
 pub use error::{CompileError, RuntimeError};
+pub use interp::{Action, Envelope, Environment, Outcome, run};
+pub use message::Message;
+pub use vacation::{VacationAction, build_vacation_reply};
 
 /// The SIEVE capability list announced by ManageSieve (RFC 5804 `"SIEVE"` capability), in the
 /// spelling scripts use in `require`. `i;octet` and `i;ascii-casemap` are always available and

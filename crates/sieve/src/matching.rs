@@ -103,7 +103,12 @@ fn ch_eq(cmp: Comparator, a: char, b: char) -> bool {
 ///
 /// The classic backtrack-to-the-last-star algorithm: O(len(value) × len(pattern)) steps at
 /// worst, counted into `steps`, so hostile patterns cannot blow up.
-pub(crate) fn glob(cmp: Comparator, value: &str, pattern: &str, steps: &mut u64) -> Option<Vec<String>> {
+pub(crate) fn glob(
+    cmp: Comparator,
+    value: &str,
+    pattern: &str,
+    steps: &mut u64,
+) -> Option<Vec<String>> {
     let p = compile_glob(pattern);
     let v: Vec<char> = value.chars().collect();
     let mut start = vec![0usize; p.len()];
@@ -146,7 +151,11 @@ pub(crate) fn glob(cmp: Comparator, value: &str, pattern: &str, steps: &mut u64)
     for (k, el) in p.iter().enumerate() {
         match el {
             Pat::Star => {
-                let end = start.get(k + 1).copied().filter(|_| k + 1 < p.len()).unwrap_or(v.len());
+                let end = start
+                    .get(k + 1)
+                    .copied()
+                    .filter(|_| k + 1 < p.len())
+                    .unwrap_or(v.len());
                 out.push(v[start[k]..end].iter().collect());
             }
             Pat::One => out.push(v[start[k]].to_string()),
@@ -189,7 +198,15 @@ mod tests {
         assert!(g("", "?").is_none());
         // RFC 5229 §3.2 example
         let c = g("Ned Freed <ned@example.com>", "* <*@*>").unwrap();
-        assert_eq!(c, ["Ned Freed <ned@example.com>", "Ned Freed", "ned", "example.com"]);
+        assert_eq!(
+            c,
+            [
+                "Ned Freed <ned@example.com>",
+                "Ned Freed",
+                "ned",
+                "example.com"
+            ]
+        );
         let c = g("abc", "a?*").unwrap();
         assert_eq!(c, ["abc", "b", "c"]);
         let c = g("aaa", "*a").unwrap();

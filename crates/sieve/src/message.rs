@@ -24,7 +24,9 @@ pub(crate) struct RawHeader<'a> {
 
 impl std::fmt::Debug for Message<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Message").field("size", &self.raw.len()).finish()
+        f.debug_struct("Message")
+            .field("size", &self.raw.len())
+            .finish()
     }
 }
 
@@ -64,7 +66,7 @@ impl<'a> Message<'a> {
     }
 
     /// Raw values of the header fields named `name` (case-insensitive), in order.
-    pub(crate) fn raw_values(&self, name: &str) -> impl Iterator<Item = &'a [u8]> + '_ {
+    pub(crate) fn raw_values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'a [u8]> + 's {
         self.headers()
             .iter()
             .filter(move |h| h.name.eq_ignore_ascii_case(name))
@@ -128,11 +130,11 @@ pub(crate) fn parse_addresses(v: &[u8]) -> Vec<String> {
 }
 
 /// Splits the header block into fields; returns them and the body offset.
-fn split_headers(raw: &[u8]) -> (Vec<RawHeader<'_>>, usize) {
-    let mut out: Vec<RawHeader<'_>> = Vec::new();
+fn split_headers<'a>(raw: &'a [u8]) -> (Vec<RawHeader<'a>>, usize) {
+    let mut out: Vec<RawHeader<'a>> = Vec::new();
     let mut i = 0;
     let mut cur: Option<(usize, usize, usize)> = None; // name start, colon, value end
-    let flush = |cur: &mut Option<(usize, usize, usize)>, out: &mut Vec<RawHeader<'_>>| {
+    let flush = |cur: &mut Option<(usize, usize, usize)>, out: &mut Vec<RawHeader<'a>>| {
         if let Some((s, c, e)) = cur.take()
             && let Ok(name) = std::str::from_utf8(&raw[s..c])
         {

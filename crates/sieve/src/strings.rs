@@ -34,7 +34,7 @@ pub(crate) fn decode_encoded(s: &str, pos: Pos) -> Result<String, CompileError> 
 /// Parses `hex:41 42}` / `unicode:263a}` at the start of `t`; returns the decoded text and the
 /// number of bytes used (including the closing brace).
 fn encoded_seq(t: &str, pos: Pos) -> Result<Option<(String, usize)>, CompileError> {
-    let lower = t.get(..8).map(str::to_ascii_lowercase).unwrap_or_default();
+    let lower: String = t.chars().take(8).collect::<String>().to_ascii_lowercase();
     let (unicode, start) = if lower.starts_with("hex:") {
         (false, 4)
     } else if lower.starts_with("unicode:") {
