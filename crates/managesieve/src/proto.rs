@@ -162,7 +162,7 @@ impl Framer {
 
     /// The next complete line as tokens (a command, or a SASL response: see
     /// [`Command::from_tokens`]), or an error, or `None` when more bytes are needed.
-    pub fn next(&mut self) -> Option<Result<Vec<Token>, FrameError>> {
+    pub fn next_line(&mut self) -> Option<Result<Vec<Token>, FrameError>> {
         loop {
             match std::mem::replace(&mut self.skip, Skip::None) {
                 Skip::None => {}

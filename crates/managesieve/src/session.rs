@@ -254,7 +254,7 @@ impl<S: SessionStream> Session<S> {
         );
         let mut buf = vec![0u8; 16 * 1024];
         loop {
-            while let Some(item) = self.framer.next() {
+            while let Some(item) = self.framer.next_line() {
                 let step = match item {
                     Ok(tokens) => self.on_line(tokens).await,
                     Err(e) => self.on_frame_error(&e),

@@ -8,7 +8,7 @@ fn frame(input: &[u8]) -> Vec<Result<Command, FrameError>> {
         max_args: 4,
     });
     f.push(input);
-    std::iter::from_fn(|| f.next())
+    std::iter::from_fn(|| f.next_line())
         .map(|r| r.and_then(Command::from_tokens))
         .collect()
 }
@@ -45,7 +45,7 @@ fn bytes_arrive_one_at_a_time() {
     let mut got = Vec::new();
     for b in input {
         f.push(&[*b]);
-        while let Some(c) = f.next() {
+        while let Some(c) = f.next_line() {
             got.push(c.and_then(Command::from_tokens));
         }
     }

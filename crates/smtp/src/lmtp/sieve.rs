@@ -269,6 +269,7 @@ impl SieveFilter {
     /// Run `scripts` on `raw` (the message as it will be stored) for `user`, reached through
     /// the recipient address `rcpt`, and carry out what does not touch the store (redirects,
     /// vacation). Returns what to store.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn filter(
         &self,
         scripts: Vec<Arc<Script>>,
@@ -555,10 +556,11 @@ async fn send(relay: &NextHop, sender: &str, rcpt: &str, message: &[u8]) -> Sent
 
 /// The message without a leading `Return-Path:` line (it is added again at final delivery).
 fn strip_return_path(raw: &[u8]) -> &[u8] {
-    if raw.len() > 12 && raw[..12].eq_ignore_ascii_case(b"Return-Path:") {
-        if let Some(p) = raw.iter().position(|&b| b == b'\n') {
-            return &raw[p + 1..];
-        }
+    if raw.len() > 12
+        && raw[..12].eq_ignore_ascii_case(b"Return-Path:")
+        && let Some(p) = raw.iter().position(|&b| b == b'\n')
+    {
+        return &raw[p + 1..];
     }
     raw
 }
