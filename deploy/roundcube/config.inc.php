@@ -52,7 +52,7 @@ $config['product_name'] = $env('ROUNDCUBE_PRODUCT_NAME', 'Webmail');
 $config['support_url'] = '';
 $config['skin'] = 'elastic';
 $config['plugins'] = array_values(array_filter(array_map('trim',
-    explode(',', $env('ROUNDCUBE_PLUGINS', 'archive,zipdownload')))));
+    explode(',', $env('ROUNDCUBE_PLUGINS', 'archive,zipdownload,managesieve')))));
 
 // The folders of the store (Maildir++ .Sent, .Drafts, .Trash, .Junk), created at first login.
 $config['drafts_mbox'] = 'Drafts';

@@ -1,8 +1,9 @@
 <?php
-// ManageSieve plugin of the mailstack-roundcube image: prepared, off by default. Turn it on by
-// adding `managesieve` to ROUNDCUBE_PLUGINS once a ManageSieve server (RFC 5804) exists;
-// ROUNDCUBE_MANAGESIEVE_HOST is tls://host:4190 (STARTTLS) by default. TLS options are those
-// of config.inc.php (managesieve_conn_options).
+// ManageSieve plugin of the mailstack-roundcube image (on by default, see ROUNDCUBE_PLUGINS):
+// filters, vacation and forwarding, stored by imap-server's ManageSieve (RFC 5804) in the
+// users' homes and run by lmtp-mda at delivery. ROUNDCUBE_MANAGESIEVE_HOST is
+// tls://imap-server:4190 (STARTTLS) by default. TLS options are those of config.inc.php
+// (managesieve_conn_options).
 $config = [];
 $v = getenv('ROUNDCUBE_MANAGESIEVE_HOST');
 $config['managesieve_host'] = ($v === false || $v === '') ? 'tls://imap-server:4190' : $v;

@@ -94,7 +94,7 @@ class Stack:
         os.makedirs(os.path.join(self.config_dir, "tls"))
         os.makedirs(os.path.join(self.config_dir, "dkim"))
         shutil.copy(os.path.join(DEPLOY, "config", "mailstack.toml"), self.config_dir)
-        self.ports = {name: free_port() for name in ("smtp", "imap", "imaps", "submission", "submissions", "web", "webmail")}
+        self.ports = {name: free_port() for name in ("smtp", "imap", "imaps", "sieve", "submission", "submissions", "web", "webmail")}
         self.env_file = os.path.join(workdir, "test.env")
         self.new_subnet()
         self.base = compose_command() + ["--env-file", self.env_file, "-p", self.project,
@@ -120,6 +120,7 @@ class Stack:
             "SMTP_PUBLISH": f"127.0.0.1:{self.ports['smtp']}",
             "IMAP_PUBLISH": f"127.0.0.1:{self.ports['imap']}",
             "IMAPS_PUBLISH": f"127.0.0.1:{self.ports['imaps']}",
+            "SIEVE_PUBLISH": f"127.0.0.1:{self.ports['sieve']}",
             "SUBMISSION_PUBLISH": f"127.0.0.1:{self.ports['submission']}",
             "SUBMISSIONS_PUBLISH": f"127.0.0.1:{self.ports['submissions']}",
             "WEB_PUBLISH": f"127.0.0.1:{self.ports['web']}",

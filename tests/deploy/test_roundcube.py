@@ -146,6 +146,7 @@ class RoundcubeTest(unittest.TestCase):
             "ROUNDCUBE_LISTEN": f"127.0.0.1:{cls.port}",
             "ROUNDCUBE_IMAP_HOST": f"ssl://127.0.0.1:{s.imaps_port}",
             "ROUNDCUBE_SMTP_HOST": f"tls://127.0.0.1:{s.submission_port}",
+            "ROUNDCUBE_MANAGESIEVE_HOST": f"tls://127.0.0.1:{s.sieve_port}",
             "ROUNDCUBE_TLS_CA_FILE": "/etc/mailstack-ca.pem",
             "ROUNDCUBE_TLS_PEER_NAME": "mx.test",
             "ROUNDCUBE_DES_KEY": uuid.uuid4().hex[:24],
@@ -399,7 +400,7 @@ class RoundcubeTest(unittest.TestCase):
         self.assertEqual(docker("exec", self.container, "healthcheck", check=False).returncode, 0)
         # nginx started after php-fpm listened: no 502 at start-up.
         self.assertNotIn('" 502 ', self.logs())
-        # The ManageSieve plugin is prepared but off: its host comes from the environment.
+        # The ManageSieve plugin is on; its host comes from the environment.
         php = ("define('INSTALL_PATH', '/usr/share/roundcube/'); $config = [];"
                "include '/etc/roundcube/config.inc.php';"
                "echo implode(',', $config['plugins']), '|', $config['imap_host'], '|';"
@@ -407,7 +408,7 @@ class RoundcubeTest(unittest.TestCase):
                "echo $config['managesieve_host'];")
         out = docker("exec", "-e", "ROUNDCUBE_MANAGESIEVE_HOST=tls://sieve.test:4190",
                      self.container, "php", "-r", php).stdout
-        self.assertEqual(out, f"archive,zipdownload|{self.env['ROUNDCUBE_IMAP_HOST']}"
+        self.assertEqual(out, f"archive,zipdownload,managesieve|{self.env['ROUNDCUBE_IMAP_HOST']}"
                               "|tls://sieve.test:4190")
 
     def test_a_trusted_proxy_gives_the_client_address_and_https(self):

@@ -79,6 +79,7 @@ class Stack:
         self.imap_port = free_port()
         self.imaps_port = free_port()
         self.imap_admin_port = free_port()
+        self.sieve_port = free_port()
         self.submission_port = free_port()
         self.submissions_port = free_port()
         self.submission_admin_port = free_port()
@@ -99,6 +100,7 @@ class Stack:
                 "max_message_size": "25M",
                 "timeout": "30s",
                 "shutdown_grace": "10s",
+                "sieve_relay_address": f"127.0.0.1:{self.relay_port}",
             },
             "smtp_mta": {
                 "listen": [f"127.0.0.1:{self.smtp_port}"],
@@ -118,6 +120,9 @@ class Stack:
                 # Failed logins answer after 200ms, 400ms... (production: 2s steps).
                 "auth_failure_delay": "200ms",
                 "shutdown_grace": "5s",
+            },
+            "managesieve": {
+                "listen": [f"127.0.0.1:{self.sieve_port}"],
             },
             "submission": {
                 "listen": [f"127.0.0.1:{self.submission_port}"],

@@ -84,6 +84,7 @@ class MailctlUpTests(StackTest):
                "MAILSTACK_IMAP__LISTEN": f"127.0.0.1:{imap}",
                "MAILSTACK_IMAP__TLS_LISTEN": f"127.0.0.1:{imaps}",
                "MAILSTACK_IMAP__ADMIN_LISTEN": f"127.0.0.1:{imap_admin}",
+               "MAILSTACK_MANAGESIEVE__LISTEN": f"127.0.0.1:{free_port()}",
                "MAILSTACK_SUBMISSION__LISTEN": f"127.0.0.1:{sub}",
                "MAILSTACK_SUBMISSION__TLS_LISTEN": f"127.0.0.1:{subs}",
                "MAILSTACK_SUBMISSION__ADMIN_LISTEN": f"127.0.0.1:{sub_admin}",

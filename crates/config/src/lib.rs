@@ -26,8 +26,8 @@ pub use cidr::Cidr;
 pub use declare::{KeyDoc, Section};
 pub use load::{ConfigError, ENV_PREFIX, Origin, Problem, Problems, load, load_str};
 pub use sections::{
-    DirectoryConfig, ImapConfig, LmtpMdaConfig, QueueConfig, ServerConfig, SmtpMtaConfig,
-    StoreConfig, SubmissionConfig, TlsConfig, WebConfig,
+    DirectoryConfig, ImapConfig, LmtpMdaConfig, ManageSieveConfig, QueueConfig, ServerConfig,
+    SmtpMtaConfig, StoreConfig, SubmissionConfig, TlsConfig, WebConfig,
 };
 pub use units::{ByteSize, DurationSpec};
 
@@ -61,6 +61,8 @@ pub struct Config {
     pub queue: QueueConfig,
     /// `[imap]`
     pub imap: ImapConfig,
+    /// `[managesieve]`
+    pub managesieve: ManageSieveConfig,
     /// `[submission]`
     pub submission: SubmissionConfig,
     /// `[web]`
@@ -81,6 +83,7 @@ pub fn sections() -> Vec<(&'static str, String, Vec<KeyDoc>)> {
         one::<SmtpMtaConfig>(),
         one::<QueueConfig>(),
         one::<ImapConfig>(),
+        one::<ManageSieveConfig>(),
         one::<SubmissionConfig>(),
         one::<WebConfig>(),
     ]
@@ -105,6 +108,7 @@ impl Config {
         self.smtp_mta.validate(p);
         self.queue.validate(p);
         self.imap.validate(p);
+        self.managesieve.validate(p);
         self.submission.validate(p);
         self.web.validate(p);
     }

@@ -132,6 +132,30 @@ config_section! {
         pub max_connections_per_ip: usize = 0,
         /// On SIGTERM, how long running transactions may take to finish before they are cut.
         pub shutdown_grace: DurationSpec = DurationSpec::secs(30),
+        /// Run Sieve filters at delivery: the global `sieve_before` scripts, the user's active
+        /// script (`<home>/.dovecot.sieve`, managed over ManageSieve), then `sieve_after`.
+        pub sieve: bool = true,
+        /// Global scripts run before the user's (e.g. spam to Junk): files, or directories
+        /// whose `*.sieve` files run in name order (Pigeonhole's `sieve_before`). Compiled once
+        /// and again when the file changes; a script that does not compile is logged and skipped.
+        pub sieve_before: Vec<String> = Vec::new(),
+        /// Global scripts run after the user's (Pigeonhole's `sieve_after`); same rules.
+        pub sieve_after: Vec<String> = Vec::new(),
+        /// Largest Sieve script run at delivery (1K–64M); larger ones are skipped and logged.
+        pub sieve_max_script_size: ByteSize = ByteSize::mib(1),
+        /// Redirects one message may cause, all scripts together (0–64; Pigeonhole's default).
+        pub sieve_max_redirects: usize = 4,
+        /// Actions one message may cause, all scripts together (1–1024).
+        pub sieve_max_actions: usize = 32,
+        /// Where redirected messages and vacation replies are sent: smtp-mta's relay listener
+        /// (`host:port` or `unix:/path`; lmtp-mda must be in its `relay_networks`). Empty: such
+        /// actions are not carried out and the message is kept in the INBOX instead.
+        pub sieve_relay_address: String = "127.0.0.1:10025".into(),
+        /// Shortest period between two vacation replies to one sender, whatever a script asks
+        /// (Pigeonhole's `sieve_vacation_min_period`).
+        pub sieve_vacation_min_period: DurationSpec = DurationSpec::secs(86400),
+        /// Longest period a script may ask for (Pigeonhole's `sieve_vacation_max_period`).
+        pub sieve_vacation_max_period: DurationSpec = DurationSpec::secs(60 * 86400),
     }
 }
 
@@ -255,6 +279,114 @@ impl LmtpMdaConfig {
             self.shutdown_grace.0.as_secs(),
             0,
             3600,
+        );
+        p.range(
+            "lmtp_mda.sieve_max_script_size",
+            self.sieve_max_script_size.0,
+            1 << 10,
+            64 << 20,
+        );
+        p.range(
+            "lmtp_mda.sieve_max_redirects",
+            self.sieve_max_redirects,
+            0,
+            64,
+        );
+        p.range(
+            "lmtp_mda.sieve_max_actions",
+            self.sieve_max_actions,
+            1,
+            1024,
+        );
+        if !self.sieve_relay_address.is_empty() {
+            p.listen_addr("lmtp_mda.sieve_relay_address", &self.sieve_relay_address);
+        }
+        if self.sieve_vacation_max_period < self.sieve_vacation_min_period {
+            p.add(
+                "lmtp_mda.sieve_vacation_max_period",
+                "must not be shorter than sieve_vacation_min_period",
+            );
+        }
+        for (key, paths) in [
+            ("lmtp_mda.sieve_before", &self.sieve_before),
+            ("lmtp_mda.sieve_after", &self.sieve_after),
+        ] {
+            for path in paths {
+                p.non_empty(key, path);
+            }
+        }
+    }
+}
+
+config_section! {
+    /// ManageSieve (RFC 5804), served by imap-server: users upload and activate their Sieve
+    /// filters (Roundcube's managesieve plugin, Thunderbird's Sieve add-on, `sieve-connect`).
+    /// Scripts are stored in Dovecot Pigeonhole's layout in the user's home
+    /// (`<store root>/<domain>/<user>/sieve/<name>.sieve`, the active one linked from
+    /// `.dovecot.sieve`). Logins use the directory; failed ones are slowed together with IMAP's
+    /// (`imap.auth_failure_delay`).
+    pub struct ManageSieveConfig("managesieve") {
+        /// Listeners with STARTTLS (port 4190). Empty: no ManageSieve.
+        pub listen: Vec<String> = vec!["[::]:4190".into()],
+        /// Listeners speaking TLS from the first byte (no standard port; rarely used).
+        pub tls_listen: Vec<String> = Vec::new(),
+        /// Offer STARTTLS on `listen` (with the `[tls]` certificate).
+        pub starttls: bool = true,
+        /// Allow AUTHENTICATE without TLS. For tests and trusted networks only: by default the
+        /// SASL capability is empty before STARTTLS and logins get `NO (ENCRYPT-NEEDED)`.
+        pub allow_plaintext_auth: bool = false,
+        /// Longest command line in bytes, literals excluded (1K–1M).
+        pub max_line_length: usize = 8192,
+        /// Largest script a user may store (1K–64M; Pigeonhole's `sieve_max_script_size`).
+        pub max_script_size: ByteSize = ByteSize::mib(1),
+        /// Most scripts per user (`0` = no limit; Pigeonhole's `sieve_quota_max_scripts`).
+        pub max_scripts: usize = 100,
+        /// Most bytes of all of a user's scripts together (`0` = no limit; Pigeonhole's
+        /// `sieve_quota_max_storage`).
+        pub max_storage: ByteSize = ByteSize::mib(10),
+        /// Failed logins after which the connection is closed (1–100).
+        pub max_auth_failures: usize = 3,
+        /// Inactivity after which the connection is closed.
+        pub timeout: DurationSpec = DurationSpec::secs(600),
+        /// Concurrent connections in total.
+        pub max_connections: usize = 1000,
+        /// Concurrent connections from one IP address (`0` = no limit).
+        pub max_connections_per_ip: usize = 50,
+    }
+}
+
+impl ManageSieveConfig {
+    pub(crate) fn validate(&self, p: &mut Problems) {
+        for l in &self.listen {
+            p.listen_addr("managesieve.listen", l);
+        }
+        for l in &self.tls_listen {
+            p.listen_addr("managesieve.tls_listen", l);
+        }
+        p.range(
+            "managesieve.max_line_length",
+            self.max_line_length,
+            1024,
+            1 << 20,
+        );
+        p.range(
+            "managesieve.max_script_size",
+            self.max_script_size.0,
+            1 << 10,
+            64 << 20,
+        );
+        p.range(
+            "managesieve.max_auth_failures",
+            self.max_auth_failures,
+            1,
+            100,
+        );
+        p.range("managesieve.timeout", self.timeout.0.as_secs(), 10, 86_400);
+        p.range(
+            "managesieve.max_connections",
+            self.max_connections,
+            1,
+            1_000_000,
         );
     }
 }

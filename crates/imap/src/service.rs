@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mailstack_config::Config;
-use mailstack_directory::{AuthThrottle, DirectoryError};
+use mailstack_directory::{AuthThrottle, Directory, DirectoryError};
 use mailstack_net::{Admission, ImplicitTls, NetError, ReloadingTlsAcceptor, Shutdown};
 use mailstack_store::{Store, StoreError, StoreOptions};
 use mailstack_telemetry::{
@@ -47,8 +47,24 @@ pub enum ServiceError {
 /// Time allowed for the TLS handshake on the implicit-TLS port.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The session settings `[imap]` gives.
+/// The session settings `[imap]` gives, with a new failed-login throttle.
 pub fn session_config(config: &Config, starttls: Option<ReloadingTlsAcceptor>) -> ImapConfig {
+    let throttle = AuthThrottle::new(config.imap.auth_failure_delay.get());
+    session_config_with(config, starttls, throttle)
+}
+
+/// The failed-login throttle `[imap]` asks for, to share with the process's other logins
+/// (ManageSieve).
+pub fn login_throttle(config: &Config) -> AuthThrottle {
+    AuthThrottle::new(config.imap.auth_failure_delay.get())
+}
+
+/// The session settings `[imap]` gives, counting failed logins in `throttle`.
+pub fn session_config_with(
+    config: &Config,
+    starttls: Option<ReloadingTlsAcceptor>,
+    throttle: AuthThrottle,
+) -> ImapConfig {
     let section = &config.imap;
     let max_message = section.max_message_size.bytes();
     ImapConfig {
@@ -64,19 +80,64 @@ pub fn session_config(config: &Config, starttls: Option<ReloadingTlsAcceptor>) -
         idle_poll: section.idle_poll.get(),
         default_folders: config.store.default_folders.clone(),
         starttls,
-        throttle: AuthThrottle::new(section.auth_failure_delay.get()),
+        throttle,
+    }
+}
+
+/// What imap-server's services share: one directory, one store, one metrics registry and
+/// readiness (served by IMAP's admin listener), one failed-login throttle.
+#[derive(Clone)]
+pub struct Shared {
+    /// The directory.
+    pub directory: Arc<dyn Directory>,
+    /// The store.
+    pub store: Store,
+    /// The process's metrics.
+    pub metrics: Metrics,
+    /// The process's readiness.
+    pub readiness: Readiness,
+    /// Failed-login counters of every login of the process.
+    pub throttle: AuthThrottle,
+}
+
+impl Shared {
+    /// Open the directory and the store `config` names.
+    pub async fn open(config: &Config) -> Result<Shared, ServiceError> {
+        Ok(Shared {
+            directory: mailstack_directory::open(&config.directory).await?,
+            store: Store::new(StoreOptions {
+                root: PathBuf::from(&config.store.root),
+                fsync: config.store.fsync,
+            })?,
+            metrics: Metrics::new(),
+            readiness: Readiness::new(),
+            throttle: login_throttle(config),
+        })
     }
 }
 
 /// Run imap-server until `shutdown` is triggered and every session has ended (sessions are
 /// told `* BYE` at once; a command in progress has `shutdown_grace` to finish).
 pub async fn run_imap(config: &Config, shutdown: Shutdown) -> Result<(), ServiceError> {
+    let shared = Shared::open(config).await?;
+    run_imap_with(config, shutdown, shared).await
+}
+
+/// [`run_imap`] with the directory, store, metrics and throttle given (shared with the
+/// other services of the process).
+pub async fn run_imap_with(
+    config: &Config,
+    shutdown: Shutdown,
+    shared: Shared,
+) -> Result<(), ServiceError> {
     let section = &config.imap;
-    let directory = mailstack_directory::open(&config.directory).await?;
-    let store = Store::new(StoreOptions {
-        root: PathBuf::from(&config.store.root),
-        fsync: config.store.fsync,
-    })?;
+    let Shared {
+        directory,
+        store,
+        metrics,
+        readiness,
+        throttle,
+    } = shared;
     let needs_tls = section.starttls || !section.tls_listen.is_empty();
     let tls = if needs_tls {
         Some(ReloadingTlsAcceptor::from_config(
@@ -91,8 +152,6 @@ pub async fn run_imap(config: &Config, shutdown: Shutdown) -> Result<(), Service
     let admin = bind_admin(&section.admin_listen).await?;
     let watcher = MaildirWatcher::new()?;
 
-    let metrics = Metrics::new();
-    let readiness = Readiness::new();
     let server = counted_server(
         listeners,
         section.max_connections,
@@ -101,9 +160,10 @@ pub async fn run_imap(config: &Config, shutdown: Shutdown) -> Result<(), Service
         "mailstack_imap_connections",
         "IMAP connections open now",
     );
-    let session_config = Arc::new(session_config(
+    let session_config = Arc::new(session_config_with(
         config,
         tls.clone().filter(|_| section.starttls),
+        throttle,
     ));
     let tls_watcher = tls.as_ref().map(|t| t.spawn_watcher(shutdown.clone()));
     let (admin_stop, admin_task) = spawn_admin(admin, metrics, readiness.clone(), &shutdown);

@@ -61,8 +61,38 @@ pub(crate) fn run(
                 stop_all(r.context("smtp-mta"))
             },
             async {
-                let r = mailstack_imap::service::run_imap(&config, shutdown.clone()).await;
-                stop_all(r.context("imap-server"))
+                let shared = match mailstack_imap::service::Shared::open(&config).await {
+                    Ok(s) => s,
+                    Err(e) => return stop_all(Err(anyhow::Error::new(e).context("imap-server"))),
+                };
+                let sieve = mailstack_managesieve::service::Shared {
+                    directory: shared.directory.clone(),
+                    store: shared.store.clone(),
+                    metrics: shared.metrics.clone(),
+                    readiness: shared.readiness.clone(),
+                    throttle: shared.throttle.clone(),
+                };
+                let (imap, managesieve) = tokio::join!(
+                    async {
+                        let r = mailstack_imap::service::run_imap_with(
+                            &config,
+                            shutdown.clone(),
+                            shared,
+                        )
+                        .await;
+                        stop_all(r.context("imap-server"))
+                    },
+                    async {
+                        let r = mailstack_managesieve::service::run_managesieve(
+                            &config,
+                            shutdown.clone(),
+                            sieve,
+                        )
+                        .await;
+                        stop_all(r.context("managesieve"))
+                    },
+                );
+                imap.and(managesieve)
             },
             async {
                 let r = mailstack_smtp::service::run_submission(&config, shutdown.clone()).await;
@@ -122,6 +152,10 @@ fn print_banner(config: &Config, path: &Path) {
         config.imap.listen.join(", "),
         config.imap.tls_listen.join(", "),
         config.imap.admin_listen
+    );
+    println!(
+        "  sieve      ManageSieve on {} (STARTTLS)",
+        config.managesieve.listen.join(", ")
     );
     println!(
         "  submission SMTP AUTH on {} (STARTTLS), {} (TLS)   admin http://{}/readyz",

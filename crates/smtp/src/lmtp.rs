@@ -2,6 +2,9 @@
 //! subaddresses, catch-all) at RCPT time, and the message is written into each final user's
 //! INBOX at the end of DATA, with one reply per recipient (RFC 2033 §4.2).
 //!
+//! Sieve filters run per final user when configured (module `sieve`): the global and the
+//! user's scripts decide the folders, flags, redirects, vacation replies and rejects.
+//!
 //! Remote targets of an alias are not forwarded here: lmtp-mda only writes to the store.
 //! smtp-mta expands aliases with remote targets before it hands mail to LMTP; when lmtp-mda
 //! still meets one (mail injected straight into LMTP), the remote part is logged and skipped,
@@ -21,6 +24,12 @@ use crate::reply::Reply;
 use crate::session::{Envelope, MailHandler};
 use crate::spool::Spool;
 
+mod script_cache;
+mod sieve;
+
+use sieve::{Decision, SieveFilter, StoreAction};
+pub use sieve::{MAX_REDIRECT_HOPS, REDIRECT_DUPLICATE_PERIOD, SieveSettings};
+
 /// The LMTP [`MailHandler`]: directory lookups and store writes.
 pub struct LocalDelivery {
     directory: Arc<dyn Directory>,
@@ -33,6 +42,8 @@ pub struct LocalDelivery {
     prepared: Mutex<HashSet<String>>,
     /// `mailstack_lmtp_deliveries_total{result=delivered|deferred|rejected}`.
     results: CounterFamily,
+    /// Sieve filtering, when on.
+    sieve: Option<SieveFilter>,
 }
 
 impl LocalDelivery {
@@ -58,7 +69,14 @@ impl LocalDelivery {
                 "mailstack_lmtp_deliveries",
                 "LMTP recipients by result: delivered, deferred (4xx) or rejected (5xx)",
             ),
+            sieve: None,
         }
+    }
+
+    /// Run Sieve filters at delivery with these settings.
+    pub fn with_sieve(mut self, settings: SieveSettings) -> Self {
+        self.sieve = Some(SieveFilter::new(settings));
+        self
     }
 
     fn count(&self, result: &str) {
@@ -101,10 +119,18 @@ impl LocalDelivery {
     async fn deliver_one(
         &self,
         env: &Envelope,
+        rcpt: &str,
         user: &User,
         message: &Spool,
-    ) -> Result<(), StoreError> {
-        let mailbox = self.store.user(user.domain(), user.local_part())?;
+    ) -> Result<(), Reply> {
+        let store_err = |e: StoreError| {
+            tracing::warn!(id = %env.id, rcpt = %rcpt, to = %user.address, error = %e, "delivery failed");
+            Reply::from_store(&e, rcpt)
+        };
+        let mailbox = self
+            .store
+            .user(user.domain(), user.local_part())
+            .map_err(store_err)?;
         let first_time = !self
             .prepared
             .lock()
@@ -112,8 +138,11 @@ impl LocalDelivery {
             .unwrap_or(false);
         if first_time {
             let names: Vec<&str> = self.default_folders.iter().map(String::as_str).collect();
-            mailbox.ensure_exists().await?;
-            mailbox.create_default_folders(&names).await?;
+            mailbox.ensure_exists().await.map_err(store_err)?;
+            mailbox
+                .create_default_folders(&names)
+                .await
+                .map_err(store_err)?;
             if let Ok(mut p) = self.prepared.lock() {
                 p.insert(user.address.clone());
             }
@@ -127,16 +156,136 @@ impl LocalDelivery {
             &env.id,
             SystemTime::now(),
         );
-        let done = mailbox
+        let scripts = match &self.sieve {
+            Some(filter) => filter.scripts_for(&mailbox),
+            None => Vec::new(),
+        };
+        let actions = match (&self.sieve, scripts.is_empty()) {
+            (Some(filter), false) => {
+                let mut raw = prefix.clone().into_bytes();
+                let body = message.read_all().map_err(|e| {
+                    tracing::warn!(id = %env.id, error = %e, "cannot read the spooled message");
+                    Reply::temporary("Cannot read the message")
+                })?;
+                raw.extend_from_slice(&body);
+                let decision = filter
+                    .filter(
+                        scripts,
+                        std::sync::Arc::new(raw),
+                        &env.sender,
+                        rcpt,
+                        user,
+                        &mailbox,
+                        &env.id,
+                    )
+                    .await;
+                match decision {
+                    Decision::Store(actions) => actions,
+                    Decision::Reject(reason) => return Err(Reply::sieve_reject(rcpt, &reason)),
+                    Decision::RelayUnavailable => return Err(Reply::sieve_relay_unavailable(rcpt)),
+                }
+            }
+            _ => vec![StoreAction {
+                mailbox: "INBOX".into(),
+                flags: Vec::new(),
+                keywords: Vec::new(),
+                create: false,
+            }],
+        };
+        if actions.is_empty() {
+            tracing::info!(id = %env.id, to = %user.address, "discarded by sieve");
+        }
+        for action in actions {
+            self.store_copy(env, user, &mailbox, &prefix, message, action)
+                .await
+                .map_err(store_err)?;
+        }
+        Ok(())
+    }
+
+    /// Store one copy; a folder that does not exist (and may not be created) or whose name is
+    /// invalid means the INBOX, as Pigeonhole does.
+    async fn store_copy(
+        &self,
+        env: &Envelope,
+        user: &User,
+        mailbox: &mailstack_store::UserStore,
+        prefix: &str,
+        message: &Spool,
+        action: StoreAction,
+    ) -> Result<(), StoreError> {
+        let mut target = action.mailbox.clone();
+        if !target.eq_ignore_ascii_case("INBOX") {
+            let create = action.create;
+            let m = mailbox.clone();
+            let name = target.clone();
+            let exists = tokio::task::spawn_blocking(move || m.mailbox_exists_blocking(&name))
+                .await
+                .unwrap_or(false);
+            if !exists {
+                let created = if create {
+                    match mailbox.create_mailbox(&target).await {
+                        Ok(()) | Err(StoreError::MailboxExists(_)) => {
+                            let _ = mailbox.set_subscribed(&[target.as_str()], true).await;
+                            true
+                        }
+                        Err(e) if e.is_temporary() => return Err(e),
+                        Err(e) => {
+                            tracing::warn!(id = %env.id, to = %user.address, folder = %target, error = %e, "sieve fileinto :create failed");
+                            false
+                        }
+                    }
+                } else {
+                    false
+                };
+                if !created {
+                    tracing::info!(id = %env.id, to = %user.address, folder = %target, "sieve fileinto: no such folder; INBOX instead");
+                    target = "INBOX".into();
+                }
+            }
+        }
+        let done = match mailbox
             .deliver(
-                "INBOX",
+                &target,
                 prefix.as_bytes(),
                 message.source(),
-                &[],
+                &action.flags,
                 &self.quota_of(user),
             )
-            .await?;
-        tracing::info!(id = %env.id, to = %user.address, uid = ?done.uid, size = done.size, "delivered");
+            .await
+        {
+            Err(StoreError::MailboxNotFound(_) | StoreError::InvalidName { .. })
+                if target != "INBOX" =>
+            {
+                mailbox
+                    .deliver(
+                        "INBOX",
+                        prefix.as_bytes(),
+                        message.source(),
+                        &action.flags,
+                        &self.quota_of(user),
+                    )
+                    .await?
+            }
+            other => other?,
+        };
+        if !action.keywords.is_empty()
+            && let Some(uid) = done.uid
+        {
+            // Keywords go through the index (dovecot-keywords letters in the file name).
+            match mailbox.open(&target).await {
+                Ok(mut mb) => {
+                    if let Err(e) = mb.set_flags(uid, &action.flags, &action.keywords).await {
+                        tracing::warn!(id = %env.id, to = %user.address, error = %e, "cannot set sieve keywords");
+                    }
+                    mb.close().await;
+                }
+                Err(e) => {
+                    tracing::warn!(id = %env.id, to = %user.address, error = %e, "cannot set sieve keywords")
+                }
+            }
+        }
+        tracing::info!(id = %env.id, to = %user.address, folder = %target, uid = ?done.uid, size = done.size, "delivered");
         Ok(())
     }
 }
@@ -183,9 +332,7 @@ impl MailHandler for LocalDelivery {
             let mut worst: Option<Reply> = None;
             let mut delivered = 0usize;
             for (user, _via) in &expansion.users {
-                if let Err(e) = self.deliver_one(env, user, message).await {
-                    tracing::warn!(id = %env.id, rcpt = %address, to = %user.address, error = %e, "delivery failed");
-                    let r = Reply::from_store(&e, address);
+                if let Err(r) = self.deliver_one(env, address, user, message).await {
                     let replace = match &worst {
                         None => true,
                         Some(w) => r.is_temporary() && !w.is_temporary(),

@@ -198,6 +198,34 @@ impl Reply {
         }
     }
 
+    /// A Sieve `reject`/`ereject` (RFC 5429 §2.1: refused at LMTP time with the script's
+    /// reason, on one line, without control characters).
+    pub fn sieve_reject(address: &str, reason: &str) -> Self {
+        let reason: String = reason
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(400)
+            .collect();
+        let reason = if reason.is_empty() {
+            "Rejected by the recipient's filter".to_string()
+        } else {
+            reason
+        };
+        Self::new(550, "5.7.1", format!("<{address}> {reason}"))
+    }
+
+    /// A Sieve redirect could not be handed to the relay for now: the sender retries.
+    pub fn sieve_relay_unavailable(address: &str) -> Self {
+        Self::new(
+            451,
+            "4.4.1",
+            format!("<{address}> Cannot forward the message now, try again later"),
+        )
+    }
+
     /// Map a store failure for one recipient. Quota is permanent (Dovecot's default), disk
     /// full and I/O errors are temporary, an unknown error is temporary.
     pub fn from_store(err: &StoreError, address: &str) -> Self {

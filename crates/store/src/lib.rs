@@ -67,6 +67,7 @@ mod mailbox_name;
 mod maildir;
 pub mod manual;
 mod mutf7;
+pub mod sieve;
 mod subscriptions;
 mod user;
 

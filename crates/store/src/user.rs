@@ -140,6 +140,32 @@ impl UserStore {
         self.inner.maildir.clone()
     }
 
+    /// `<root>/<domain>/<localpart>`: the user's home (Dovecot's `~`), which holds the
+    /// Maildir and the Sieve scripts.
+    pub fn home_path(&self) -> PathBuf {
+        self.inner
+            .maildir
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
+    }
+
+    /// Whether the mailbox `name` exists (INBOX always does). Synchronous, one `stat`: for
+    /// Sieve's `mailboxexists` test and `fileinto`, which run off the async runtime. An invalid
+    /// name does not exist.
+    pub fn mailbox_exists_blocking(&self, name: &str) -> bool {
+        match MailboxName::parse(name) {
+            Ok(MailboxName::Inbox) => true,
+            Ok(n) => is_maildir(&folder_dir(&self.maildir_path(), &n)),
+            Err(_) => false,
+        }
+    }
+
+    /// The user's Sieve scripts (Pigeonhole's layout in the home: see [`crate::sieve`]).
+    pub fn sieve(&self) -> crate::sieve::SieveScripts {
+        crate::sieve::SieveScripts::new(self.home_path(), self.inner.fsync)
+    }
+
     pub(crate) fn fsync(&self) -> bool {
         self.inner.fsync
     }

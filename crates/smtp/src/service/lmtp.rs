@@ -8,7 +8,8 @@ use mailstack_net::{Listener, Shutdown};
 use mailstack_telemetry::{Metrics, Readiness, bind_admin, counted_server};
 
 use super::{ServiceError, open_directory, open_store, serve_sessions, spawn_admin};
-use crate::lmtp::LocalDelivery;
+use crate::client::{ClientTls, NextHop};
+use crate::lmtp::{LocalDelivery, SieveSettings};
 use crate::session::{Mode, SessionConfig};
 
 /// Run lmtp-mda until `shutdown` is triggered and every session has ended.
@@ -30,7 +31,7 @@ pub async fn run_lmtp(config: &Config, shutdown: Shutdown) -> Result<(), Service
         "mailstack_lmtp_connections",
         "LMTP connections open now",
     );
-    let handler = Arc::new(LocalDelivery::new(
+    let handler = LocalDelivery::new(
         directory,
         store,
         hostname.clone(),
@@ -41,7 +42,11 @@ pub async fn run_lmtp(config: &Config, shutdown: Shutdown) -> Result<(), Service
         config.store.default_quota.bytes(),
         config.store.default_folders.clone(),
         &metrics,
-    ));
+    );
+    let handler = Arc::new(match sieve_settings(config)? {
+        Some(settings) => handler.with_sieve(settings),
+        None => handler,
+    });
     let session = Arc::new(SessionConfig {
         mode: Mode::Lmtp,
         hostname: hostname.clone(),
@@ -75,4 +80,46 @@ pub async fn run_lmtp(config: &Config, shutdown: Shutdown) -> Result<(), Service
     let _ = admin_task.await;
     tracing::info!("lmtp-mda stopped");
     Ok(())
+}
+
+/// The `[lmtp_mda]` Sieve settings; `None` when `sieve = false`.
+fn sieve_settings(config: &Config) -> Result<Option<SieveSettings>, ServiceError> {
+    let section = &config.lmtp_mda;
+    if !section.sieve {
+        return Ok(None);
+    }
+    let mut limits = mailstack_sieve::Limits::default();
+    limits.max_script_bytes = section.sieve_max_script_size.bytes() as usize;
+    limits.max_redirects = section.sieve_max_redirects;
+    limits.max_actions = section.sieve_max_actions;
+    limits.vacation_min_period_secs = section.sieve_vacation_min_period.get().as_secs();
+    limits.vacation_max_period_secs = section.sieve_vacation_max_period.get().as_secs();
+    limits.subaddress_separator = config
+        .directory
+        .subaddress_delimiter
+        .chars()
+        .next()
+        .map(String::from)
+        .unwrap_or_else(|| "+".into());
+    let relay = if section.sieve_relay_address.is_empty() {
+        None
+    } else {
+        Some(NextHop {
+            target: section
+                .sieve_relay_address
+                .parse()
+                .map_err(|e| ServiceError::Setting(format!("lmtp_mda.sieve_relay_address: {e}")))?,
+            server_name: section.sieve_relay_address.clone(),
+            helo: config.hostname(),
+            timeout: section.timeout.get(),
+            tls: ClientTls::None,
+            auth: None,
+        })
+    };
+    Ok(Some(SieveSettings {
+        before: section.sieve_before.iter().map(Into::into).collect(),
+        after: section.sieve_after.iter().map(Into::into).collect(),
+        limits,
+        relay,
+    }))
 }
