@@ -6,6 +6,9 @@
 //! smtp-mta expands aliases with remote targets before it hands mail to LMTP; when lmtp-mda
 //! still meets one (mail injected straight into LMTP), the remote part is logged and skipped,
 //! and a recipient with no local target at all is refused with `550 5.1.1`.
+//!
+//! A message a content filter marked as spam goes to the user's Junk folder instead of the
+//! INBOX (see [`crate::junk`]); the folder is created when missing.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -14,9 +17,11 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use mailstack_directory::{Directory, ExpandLimits, Expansion, User, expand};
 use mailstack_store::{Quota, Store, StoreError};
+use mailstack_telemetry::metric_types::Counter;
 use mailstack_telemetry::{CounterFamily, Metrics};
 
 use crate::headers::lmtp_trace_headers;
+use crate::junk::{HEADER_SCAN_LIMIT, JunkPolicy};
 use crate::reply::Reply;
 use crate::session::{Envelope, MailHandler};
 use crate::spool::Spool;
@@ -31,8 +36,12 @@ pub struct LocalDelivery {
     default_folders: Vec<String>,
     /// Users whose default folders exist already (created once per process).
     prepared: Mutex<HashSet<String>>,
+    /// Where messages marked as spam go.
+    junk: JunkPolicy,
     /// `mailstack_lmtp_deliveries_total{result=delivered|deferred|rejected}`.
     results: CounterFamily,
+    /// `mailstack_lmtp_spam_filed_total`: copies filed into the spam folder.
+    spam_filed: Counter,
 }
 
 impl LocalDelivery {
@@ -54,11 +63,30 @@ impl LocalDelivery {
             default_quota_bytes,
             default_folders,
             prepared: Mutex::new(HashSet::new()),
+            junk: JunkPolicy::disabled(),
             results: metrics.counter_family(
                 "mailstack_lmtp_deliveries",
                 "LMTP recipients by result: delivered, deferred (4xx) or rejected (5xx)",
             ),
+            spam_filed: metrics.counter(
+                "mailstack_lmtp_spam_filed",
+                "Messages marked as spam that were filed into a user's spam folder",
+            ),
         }
+    }
+
+    /// File messages marked as spam by `policy` (the default files nothing).
+    pub fn with_junk_policy(mut self, policy: JunkPolicy) -> Self {
+        self.junk = policy;
+        self
+    }
+
+    /// The mailbox a user's copy goes to without other rules: the spam folder for a message
+    /// marked as spam (`marked`) unless filing is off or the user opted out, else the INBOX.
+    fn target_mailbox(&self, user: &User, marked: bool) -> &str {
+        self.junk
+            .mailbox_for(&user.address, marked)
+            .unwrap_or("INBOX")
     }
 
     fn count(&self, result: &str) {
@@ -103,6 +131,7 @@ impl LocalDelivery {
         env: &Envelope,
         user: &User,
         message: &Spool,
+        marked: bool,
     ) -> Result<(), StoreError> {
         let mailbox = self.store.user(user.domain(), user.local_part())?;
         let first_time = !self
@@ -127,16 +156,28 @@ impl LocalDelivery {
             &env.id,
             SystemTime::now(),
         );
-        let done = mailbox
-            .deliver(
-                "INBOX",
-                prefix.as_bytes(),
-                message.source(),
-                &[],
-                &self.quota_of(user),
-            )
-            .await?;
-        tracing::info!(id = %env.id, to = %user.address, uid = ?done.uid, size = done.size, "delivered");
+        let quota = self.quota_of(user);
+        let target = self.target_mailbox(user, marked);
+        let mut result = mailbox
+            .deliver(target, prefix.as_bytes(), message.source(), &[], &quota)
+            .await;
+        if let Err(StoreError::MailboxNotFound(_)) = &result {
+            // The user deleted the folder: make it again (Dovecot's lda_mailbox_autocreate).
+            match mailbox.create_mailbox(target).await {
+                Ok(()) | Err(StoreError::MailboxExists(_)) => {}
+                Err(e) => {
+                    tracing::warn!(id = %env.id, to = %user.address, folder = target, error = %e, "cannot create the folder");
+                }
+            }
+            result = mailbox
+                .deliver(target, prefix.as_bytes(), message.source(), &[], &quota)
+                .await;
+        }
+        let done = result?;
+        if target != "INBOX" {
+            self.spam_filed.inc();
+        }
+        tracing::info!(id = %env.id, to = %user.address, folder = target, uid = ?done.uid, size = done.size, "delivered");
         Ok(())
     }
 }
@@ -177,13 +218,17 @@ impl MailHandler for LocalDelivery {
         message: &Spool,
     ) -> Vec<Reply> {
         let mut replies = Vec::with_capacity(recipients.len());
+        let marked = self.junk.is_marked(&message.head(HEADER_SCAN_LIMIT));
+        if marked {
+            tracing::info!(id = %env.id, "marked as spam by a content filter");
+        }
         for (address, expansion) in recipients {
             // Every final user of this recipient must have the message; the worst failure
             // decides the reply (temporary wins over permanent: the sender retries).
             let mut worst: Option<Reply> = None;
             let mut delivered = 0usize;
             for (user, _via) in &expansion.users {
-                if let Err(e) = self.deliver_one(env, user, message).await {
+                if let Err(e) = self.deliver_one(env, user, message, marked).await {
                     tracing::warn!(id = %env.id, rcpt = %address, to = %user.address, error = %e, "delivery failed");
                     let r = Reply::from_store(&e, address);
                     let replace = match &worst {

@@ -8,6 +8,7 @@ use mailstack_net::{Listener, Shutdown};
 use mailstack_telemetry::{Metrics, Readiness, bind_admin, counted_server};
 
 use super::{ServiceError, open_directory, open_store, serve_sessions, spawn_admin};
+use crate::junk::JunkPolicy;
 use crate::lmtp::LocalDelivery;
 use crate::session::{Mode, SessionConfig};
 
@@ -30,18 +31,21 @@ pub async fn run_lmtp(config: &Config, shutdown: Shutdown) -> Result<(), Service
         "mailstack_lmtp_connections",
         "LMTP connections open now",
     );
-    let handler = Arc::new(LocalDelivery::new(
-        directory,
-        store,
-        hostname.clone(),
-        ExpandLimits {
-            max_depth: config.directory.max_expansion_depth,
-            ..ExpandLimits::default()
-        },
-        config.store.default_quota.bytes(),
-        config.store.default_folders.clone(),
-        &metrics,
-    ));
+    let handler = Arc::new(
+        LocalDelivery::new(
+            directory,
+            store,
+            hostname.clone(),
+            ExpandLimits {
+                max_depth: config.directory.max_expansion_depth,
+                ..ExpandLimits::default()
+            },
+            config.store.default_quota.bytes(),
+            config.store.default_folders.clone(),
+            &metrics,
+        )
+        .with_junk_policy(JunkPolicy::from_config(section).map_err(ServiceError::Setting)?),
+    );
     let session = Arc::new(SessionConfig {
         mode: Mode::Lmtp,
         hostname: hostname.clone(),
