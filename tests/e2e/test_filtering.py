@@ -277,5 +277,148 @@ class LearningTest(_RspamdClass):
         self.assertNotIn("not-the-password", self.stack.log("imap-server"))
 
 
+class SpamAndVirusTest(_RspamdClass):
+    """smtp-mta with clamav-milter and rspamd's milter, in that order (docs/filtering.md)."""
+
+    @classmethod
+    def more_daemons(cls):
+        cls.clamd = cls._up(Clamd(cls.filters_dir))
+        cls.clamav_milter = cls._up(ClamavMilter(cls.filters_dir, cls.clamd))
+
+    def start(self, milters=None, **mta):
+        milters = milters or [f"inet:127.0.0.1:{self.clamav_milter.port}",
+                              f"inet:127.0.0.1:{self.rspamd.milter_port}"]
+        self.make_stack({
+            "smtp_mta": {"milters": milters, "milter_connect_timeout": "5s",
+                         "milter_command_timeout": "20s", "milter_content_timeout": "30s", **mta},
+            "lmtp_mda": {"spam_opt_out": [BOB]},
+        })
+        self.stack.start("lmtp-mda")
+        self.stack.start("smtp-mta")
+
+    def send(self, *args, to=ALICE, stdin=None):
+        r = subprocess.run(["swaks", "--server", f"127.0.0.1:{self.stack.smtp_port}",
+                            "--helo", "client.remote.test", "--from", "sender@remote.test",
+                            "--to", to, "--timeout", "60", *args],
+                           input=stdin, capture_output=True, text=True, timeout=120)
+        return r.returncode, r.stdout + r.stderr
+
+    def final_reply(self, transcript):
+        """The server's answer to the message (the last server line)."""
+        replies = server_replies(transcript)
+        self.assertTrue(replies, transcript)
+        # swaks ends with the reply to QUIT (221) after an accepted or refused DATA.
+        tail = [r for r in replies if not r.lstrip("<-* ").startswith("221")]
+        return tail[-1].lstrip("<-* ").strip()
+
+    def assert_queue_empty(self):
+        out = self.stack.mailctl("queue", "list").stdout
+        self.assertNotIn("@", out, out)
+
+    def test_gtube_is_rejected_with_rspamds_message(self):
+        self.start()
+        _, t = self.send("--header", "Subject: gtube", "--body", f"Test.\n{GTUBE}\n")
+        reply = self.final_reply(t)
+        self.assertRegex(reply, r"^5\d\d ", t)
+        self.assertIn("Gtube pattern", reply)
+        self.assertEqual(self.stack.messages(ALICE), [])
+        self.assert_queue_empty()
+
+    def test_mid_score_goes_to_junk_with_headers_and_to_the_inbox_when_opted_out(self):
+        self.start()
+        _, t = self.send("--header", f"Subject: {JUNK_SUBJECT} offer", "--body", text(1),
+                         to=f"{ALICE},{BOB}")
+        self.assertRegex(self.final_reply(t), r"^250 ", t)
+        junk = self.wait_messages(ALICE, "Junk")[0].decode()
+        for h in ("X-Spam: Yes", "X-Spamd-Result:", "MAILSTACK_TEST_JUNK", "X-Rspamd-Queue-Id:",
+                  "X-Spam-Status: Yes", "X-Virus-Scanned:"):
+            self.assertIn(h, junk)
+        self.assertEqual(self.stack.messages(ALICE), [])
+        inbox = self.wait_messages(BOB)[0].decode()
+        self.assertIn("X-Spam: Yes", inbox, "opted out: INBOX, still marked")
+        self.assertEqual(self.stack.messages(BOB, "Junk"), [])
+
+    def test_eicar_attachment_is_rejected_by_clamav(self):
+        self.start()
+        _, t = self.send("--header", "Subject: invoice", "--body", text(2), "--attach", "-",
+                         stdin=EICAR)
+        reply = self.final_reply(t)
+        self.assertRegex(reply, r"^5\d\d ", t)
+        self.assertIn("Mailstack.Test.EICAR", reply)
+        self.assertEqual(self.stack.messages(ALICE), [])
+        self.assert_queue_empty()
+        self.assertIn("Mailstack.Test.EICAR", open(os.path.join(
+            self.clamav_milter.dir, "clamav-milter.log"), errors="replace").read())
+
+    def test_clean_mail_reaches_the_inbox_with_filter_headers(self):
+        self.start()
+        _, t = self.send("--header", "Subject: minutes", "--body", text(3))
+        self.assertRegex(self.final_reply(t), r"^250 ", t)
+        msg = self.wait_messages(ALICE)[0].decode()
+        for h in ("X-Spamd-Result:", "X-Rspamd-Queue-Id:", "X-Spam-Status: No",
+                  "X-Virus-Scanned:", "X-Virus-Status: Clean"):
+            self.assertIn(h, msg)
+        self.assertNotIn("X-Spam: Yes", msg)
+        self.assertEqual(self.stack.messages(ALICE, "Junk"), [])
+
+    def test_forged_spam_verdicts_from_outside_are_removed(self):
+        self.start()
+        forged = ["--add-header", "X-Spam: Yes", "--add-header", "X-Spam-Flag: YES",
+                  "--add-header", "X-Spam-Status: Yes, score=99.0",
+                  "--add-header", "X-Spamd-Result: default: True [99.00 / 15.00]"]
+        _, t = self.send("--header", "Subject: report", "--body", text(4), *forged)
+        self.assertRegex(self.final_reply(t), r"^250 ", t)
+        msg = self.wait_messages(ALICE)[0].decode()
+        self.assertNotIn("X-Spam: Yes", msg)
+        self.assertNotIn("X-Spam-Flag", msg)
+        self.assertNotIn("score=99", msg)
+        self.assertNotIn("[99.00 / 15.00]", msg)
+        self.assertIn("X-Spamd-Result:", msg)
+        self.assertEqual(self.stack.messages(ALICE, "Junk"), [])
+        # And a forged "X-Spam: No" does not keep likely spam out of Junk.
+        _, t = self.send("--header", f"Subject: {JUNK_SUBJECT}", "--body", text(5),
+                         "--add-header", "X-Spam: No")
+        self.assertRegex(self.final_reply(t), r"^250 ", t)
+        junk = self.wait_messages(ALICE, "Junk")[0].decode()
+        self.assertNotIn("X-Spam: No", junk)
+
+    def test_rspamd_down_is_a_temporary_failure_by_default(self):
+        # A second rspamd of our own, to stop: the class's one serves the other tests.
+        own = Rspamd(self.filters_dir + "/down", redis_port=self.redis.port)
+        self.addCleanup(own.stop)
+        own.start()
+        self.start(milters=[f"inet:127.0.0.1:{own.milter_port}"])
+        _, t = self.send("--header", "Subject: before", "--body", text(6))
+        self.assertRegex(self.final_reply(t), r"^250 ", t)
+        own.stop()
+        _, t = self.send("--header", "Subject: during", "--body", text(7))
+        self.assertRegex(self.final_reply(t), r"^4\d\d ", t)
+        self.assertIn("4.7.1", self.final_reply(t))
+        self.wait_messages(ALICE)
+        self.assert_queue_empty()
+        self.assertEqual(len(self.stack.messages(ALICE)), 1)
+
+    def test_rspamd_down_with_default_action_accept_lets_mail_through(self):
+        dead = free_port()
+        self.start(milters=[f"inet:127.0.0.1:{dead}"], milter_default_action="accept")
+        _, t = self.send("--header", "Subject: unscanned", "--body", text(8))
+        self.assertRegex(self.final_reply(t), r"^250 ", t)
+        msg = self.wait_messages(ALICE)[0].decode()
+        self.assertNotIn("X-Spamd-Result", msg)
+
+    def test_clamd_down_makes_clamav_milter_defer(self):
+        clamd = Clamd(self.filters_dir + "/clamd-down")
+        milter = ClamavMilter(self.filters_dir + "/clamd-down", clamd)
+        self.addCleanup(milter.stop)
+        self.addCleanup(clamd.stop)
+        clamd.start()
+        milter.start()
+        clamd.stop()
+        self.start(milters=[f"inet:127.0.0.1:{milter.port}"])
+        _, t = self.send("--header", "Subject: while clamd is down", "--body", text(9))
+        self.assertRegex(self.final_reply(t), r"^4\d\d ", t)
+        self.assertEqual(self.stack.messages(ALICE), [])
+
+
 if __name__ == "__main__":
     unittest.main()
