@@ -370,6 +370,56 @@ config_section! {
         pub smarthost_user: String = String::new(),
         /// Outbound: file holding the smarthost password (one line). Never logged.
         pub smarthost_password_file: String = String::new(),
+        /// Milters (content filters such as rspamd, clamav-milter, OpenDKIM) for the public
+        /// listener, consulted in this order like Postfix's `smtpd_milters`; each sees the message
+        /// as the ones before it modified it. An entry is `inet:host:port`, `inet:[ipv6]:port` or
+        /// `unix:/path`, or Postfix 3's `{ inet:host:port, default_action = accept,
+        /// connect_timeout = 10s, command_timeout = 10s, content_timeout = 5m, protocol = 6 }` to
+        /// override the `milter_*` settings below for that milter. Empty: no milters.
+        /// See docs/admin.md, "Milters".
+        pub milters: Vec<String> = Vec::new(),
+        /// Milters for the relay listener (mail from submission and `relay_networks`), same
+        /// syntax; configured separately because outgoing mail usually wants other filters
+        /// (e.g. virus scanning only). Empty: no milters.
+        pub relay_milters: Vec<String> = Vec::new(),
+        /// What happens when a milter cannot be reached, times out or breaks the protocol
+        /// (Postfix `milter_default_action`): `tempfail` (`451 4.7.1 Service unavailable - try
+        /// again later`), `accept` (go on without it), `reject` (`550 5.5.0`) or `quarantine`
+        /// (accept and hold the message in the queue).
+        pub milter_default_action: String = "tempfail".into(),
+        /// Time allowed to connect to a milter and negotiate (1 s – 10 min; Postfix
+        /// `milter_connect_timeout`).
+        pub milter_connect_timeout: DurationSpec = DurationSpec::secs(30),
+        /// Time allowed for a milter's reply to each SMTP event (1 s – 1 h; Postfix
+        /// `milter_command_timeout`). A milter's "progress" reply restarts it.
+        pub milter_command_timeout: DurationSpec = DurationSpec::secs(30),
+        /// Time allowed for a milter's reply while it is sent the message content and at end
+        /// of message (1 s – 1 h; Postfix `milter_content_timeout`).
+        pub milter_content_timeout: DurationSpec = DurationSpec::secs(300),
+        /// Milter protocol version offered (2–6; Postfix `milter_protocol`).
+        pub milter_protocol: u32 = 6,
+        /// Macros sent with the connect event (Postfix `milter_connect_macros`). Known: `j`
+        /// (our host name), `{daemon_name}`, `{daemon_addr}`, `v`, `_` (client), `{client_addr}`,
+        /// `{client_port}`, `{client_name}`, `{client_ptr}`, `{if_name}`, `{if_addr}`.
+        pub milter_connect_macros: String = "j {daemon_name} {daemon_addr} v _".into(),
+        /// Macros sent with HELO/EHLO (Postfix `milter_helo_macros`): `{tls_version}`,
+        /// `{cipher}`, `{cipher_bits}`, `{cert_subject}`, `{cert_issuer}` (the TLS ones only
+        /// after STARTTLS; we never ask for client certificates).
+        pub milter_helo_macros: String =
+            "{tls_version} {cipher} {cipher_bits} {cert_subject} {cert_issuer}".into(),
+        /// Macros sent with MAIL FROM (Postfix `milter_mail_macros`): `i` is the queue id;
+        /// `{auth_type}`, `{auth_authen}` for authenticated clients.
+        pub milter_mail_macros: String =
+            "i {auth_type} {auth_authen} {auth_author} {mail_addr} {mail_host} {mail_mailer}"
+                .into(),
+        /// Macros sent with RCPT TO (Postfix `milter_rcpt_macros`).
+        pub milter_rcpt_macros: String = "i {rcpt_addr} {rcpt_host} {rcpt_mailer}".into(),
+        /// Macros sent with DATA (Postfix `milter_data_macros`).
+        pub milter_data_macros: String = "i".into(),
+        /// Macros sent at the end of the header (Postfix `milter_end_of_header_macros`).
+        pub milter_end_of_header_macros: String = "i".into(),
+        /// Macros sent at the end of the message (Postfix `milter_end_of_data_macros`).
+        pub milter_end_of_data_macros: String = "i".into(),
     }
 }
 
@@ -525,6 +575,50 @@ impl SmtpMtaConfig {
             100,
             60_000,
         );
+        for (key, list) in [
+            ("smtp_mta.milters", &self.milters),
+            ("smtp_mta.relay_milters", &self.relay_milters),
+        ] {
+            for m in list {
+                let m = m.trim();
+                let address = m.trim_start_matches('{').trim_start();
+                let known = ["inet:", "inet6:", "unix:", "local:"]
+                    .iter()
+                    .any(|p| address.starts_with(p));
+                if !known || (m.starts_with('{') && !m.ends_with('}')) {
+                    p.add(
+                        key,
+                        format!(
+                            "{m:?} is not a milter (inet:host:port, unix:/path or {{ inet:host:port, name = value, ... }})"
+                        ),
+                    );
+                }
+            }
+        }
+        p.one_of(
+            "smtp_mta.milter_default_action",
+            &self.milter_default_action,
+            &["tempfail", "accept", "reject", "quarantine"],
+        );
+        p.range(
+            "smtp_mta.milter_connect_timeout",
+            self.milter_connect_timeout.0.as_secs(),
+            1,
+            600,
+        );
+        p.range(
+            "smtp_mta.milter_command_timeout",
+            self.milter_command_timeout.0.as_secs(),
+            1,
+            3600,
+        );
+        p.range(
+            "smtp_mta.milter_content_timeout",
+            self.milter_content_timeout.0.as_secs(),
+            1,
+            3600,
+        );
+        p.range("smtp_mta.milter_protocol", self.milter_protocol, 2, 6);
         p.range("smtp_mta.outbound_port", self.outbound_port, 1, 65535);
         p.range("smtp_mta.mta_sts_port", self.mta_sts_port, 1, 65535);
         p.range(

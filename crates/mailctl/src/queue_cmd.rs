@@ -27,7 +27,11 @@ pub(crate) fn run(config: &Path, action: QueueAction) -> anyhow::Result<ExitCode
             let entries = admin::list(&dir)?;
             for e in &entries {
                 let sender = if e.sender.is_empty() { "<>" } else { &e.sender };
-                let held = if e.held { " (held)" } else { "" };
+                let held = match (&e.held, &e.hold_reason) {
+                    (true, Some(reason)) => format!(" (held: {reason})"),
+                    (true, None) => " (held)".to_string(),
+                    _ => String::new(),
+                };
                 println!(
                     "{}{held}  {} bytes  arrived {}  next attempt {}  attempts {}  from {sender}",
                     e.id,
@@ -53,6 +57,9 @@ pub(crate) fn run(config: &Path, action: QueueAction) -> anyhow::Result<ExitCode
                 println!("pending: {}", r.address);
             }
             println!("held: {}", entry.held);
+            if let Some(reason) = &entry.hold_reason {
+                println!("hold reason: {reason}");
+            }
             println!();
             print!("{}", String::from_utf8_lossy(&content));
         }

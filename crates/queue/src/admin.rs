@@ -29,6 +29,8 @@ pub struct QueueEntry {
     pub pending: Vec<PendingRecipient>,
     /// Held by an administrator.
     pub held: bool,
+    /// Why it is held when a milter quarantined it (`None` for an administrator's hold).
+    pub hold_reason: Option<String>,
     /// Next delivery attempt (already past for a message due now).
     pub next_attempt: SystemTime,
     /// Attempts that ended with recipients still pending.
@@ -65,6 +67,7 @@ impl QueueEntry {
                 })
                 .collect(),
             held: env.held,
+            hold_reason: env.hold_reason.clone(),
             next_attempt: time(env.next_attempt_ms),
             attempts: env.attempts,
         })
@@ -116,6 +119,7 @@ pub fn hold(dir: &Path, id: &str) -> Result<(), QueueError> {
 pub fn release(dir: &Path, id: &str) -> Result<(), QueueError> {
     modify(dir, id, |env| {
         env.held = false;
+        env.hold_reason = None;
         env.next_attempt_ms = now_ms();
     })?;
     tracing::info!(queue_id = %id, "released by the administrator");

@@ -96,8 +96,33 @@ impl Queue {
         env: Envelope,
         message: impl Into<MessageSource<'a>>,
     ) -> Result<QueueId, QueueError> {
+        self.enqueue_inner(id, env, message.into(), None).await
+    }
+
+    /// [`Queue::enqueue_as`], held from the start (a milter's quarantine, like Postfix's hold
+    /// queue): durable, never delivered until an administrator releases it (`mailctl queue
+    /// release`). `reason` is kept in the envelope and shown by `mailctl queue show`.
+    pub async fn enqueue_held_as<'a>(
+        &self,
+        id: QueueId,
+        env: Envelope,
+        message: impl Into<MessageSource<'a>>,
+        reason: String,
+    ) -> Result<QueueId, QueueError> {
+        self.enqueue_inner(id, env, message.into(), Some(reason))
+            .await
+    }
+
+    async fn enqueue_inner(
+        &self,
+        id: QueueId,
+        env: Envelope,
+        message: MessageSource<'_>,
+        hold: Option<String>,
+    ) -> Result<QueueId, QueueError> {
         validate(&env)?;
-        let source = match message.into() {
+        let held = hold.is_some();
+        let source = match message {
             MessageSource::Bytes(b) => OwnedSource::Bytes(b.to_vec()),
             MessageSource::File(f) => OwnedSource::File(f),
         };
@@ -107,7 +132,7 @@ impl Queue {
         let nrcpt = env.recipients.len();
         let received_from = env.received_from.clone();
         let (message_tmp, envelope_tmp, size) =
-            tokio::task::spawn_blocking(move || write_tmp_files(&spool, &id2, env, source))
+            tokio::task::spawn_blocking(move || write_tmp_files(&spool, &id2, env, source, hold))
                 .await
                 .map_err(|e| {
                     QueueError::io("enqueue task", std::io::Error::other(e.to_string()))
@@ -134,7 +159,9 @@ impl Queue {
             received_from = %received_from,
             "queued"
         );
-        let _ = self.inner.wake.send(Wake::Enqueued(id.clone()));
+        if !held {
+            let _ = self.inner.wake.send(Wake::Enqueued(id.clone()));
+        }
         Ok(id)
     }
 
@@ -211,6 +238,7 @@ fn write_tmp_files(
     id: &QueueId,
     env: Envelope,
     source: OwnedSource,
+    hold: Option<String>,
 ) -> Result<(std::path::PathBuf, std::path::PathBuf, u64), QueueError> {
     let message_tmp = spool.tmp_dir().join(format!("{id}.msg"));
     let envelope_tmp = spool.tmp_dir().join(format!("{id}.json"));
@@ -250,7 +278,11 @@ fn write_tmp_files(
             }
         }
     };
-    let stored = StoredEnvelope::new(id, env, size, now_ms());
+    let mut stored = StoredEnvelope::new(id, env, size, now_ms());
+    if let Some(reason) = hold {
+        stored.held = true;
+        stored.hold_reason = Some(reason);
+    }
     if let Err(e) = write_file(&envelope_tmp, &stored.to_json(), false) {
         let _ = remove_if_exists(&message_tmp);
         return Err(e);

@@ -231,6 +231,9 @@ pub(crate) struct StoredEnvelope {
     /// Held by an administrator: not delivered until released.
     #[serde(default)]
     pub(crate) held: bool,
+    /// Why it is held, when not by an administrator (a milter's quarantine).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) hold_reason: Option<String>,
     /// The "delayed" DSN was sent.
     #[serde(default)]
     pub(crate) warned: bool,
@@ -262,6 +265,7 @@ impl StoredEnvelope {
             attempts: 0,
             next_attempt_ms: now_ms,
             held: false,
+            hold_reason: None,
             warned: false,
         }
     }

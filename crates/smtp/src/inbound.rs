@@ -4,9 +4,12 @@
 //! DMARC/ARC verification (a header, and a refusal only where configured), the `Received:`
 //! header, and the durable enqueue that must succeed before the `250`.
 //!
-//! Order of checks per message (maddy's check pipeline): recipients one by one (directory), then
-//! body: hop count → authentication → enqueue. Each check returns a value; only this module
-//! turns values into replies.
+//! Order of checks per message (maddy's check pipeline): recipients one by one (directory, then
+//! the milters), then body: hop count → forged `Authentication-Results:` removed →
+//! authentication (SPF/DKIM/DMARC/ARC) → our `Received:` and `Authentication-Results:` headers
+//! prepended → milters (which see those headers, as Postfix's milters see its `Received:`, and
+//! rspamd wants them) → their edits applied → enqueue (held when a milter quarantined the
+//! message). Each check returns a value; only this module turns values into replies.
 
 use std::sync::Arc;
 
@@ -16,8 +19,9 @@ use mailstack_queue::{Envelope as QueueEnvelope, Queue, QueueId, RecipientSpec};
 use mailstack_telemetry::{CounterFamily, Metrics};
 
 use crate::headers::received_header;
+use crate::milter::MilterContext;
 use crate::reply::Reply;
-use crate::session::{Envelope, MailHandler};
+use crate::session::{Envelope, Filtered, MailHandler, SessionFilter};
 use crate::spool::Spool;
 use crate::verify::{Verifier, VerifyInput};
 
@@ -43,6 +47,7 @@ pub struct Inbound {
     policy: InboundPolicy,
     limits: ExpandLimits,
     results: CounterFamily,
+    milters: Option<(Arc<mailstack_milter::Milters>, Arc<MilterContext>)>,
 }
 
 impl Inbound {
@@ -65,9 +70,22 @@ impl Inbound {
             limits,
             results: metrics.counter_family(
                 "mailstack_smtp_messages",
-                "Messages at the end of DATA by result: queued, refused (5xx), deferred (4xx)",
+                "Messages at the end of DATA by result: queued, refused (5xx), deferred (4xx), quarantined (queued on hold by a milter), discarded (by a milter)",
             ),
+            milters: None,
         }
+    }
+
+    /// Run every connection of this listener through `milters` (none when empty).
+    pub fn with_milters(mut self, milters: mailstack_milter::Milters) -> Self {
+        if !milters.is_empty() {
+            let ctx = MilterContext {
+                hostname: self.hostname.clone(),
+                listener: if self.policy.relay { "relay" } else { "mx" },
+            };
+            self.milters = Some((Arc::new(milters), Arc::new(ctx)));
+        }
+        self
     }
 
     fn count(&self, result: &str) {
@@ -217,35 +235,82 @@ impl MailHandler for Inbound {
     }
 
     async fn deliver(&self, env: &Envelope, rcpts: &[(String, ())], message: &Spool) -> Vec<Reply> {
-        let reply = self.accept(env, rcpts, message).await;
-        self.count(if reply.is_positive() {
+        self.deliver_filtered(env, rcpts, message, None).await
+    }
+
+    async fn open_filter(&self, env: &Envelope) -> Result<Option<Box<dyn SessionFilter>>, Reply> {
+        let Some((milters, ctx)) = &self.milters else {
+            return Ok(None);
+        };
+        let filter = crate::milter::open(milters, ctx.clone(), env).await?;
+        Ok(Some(Box::new(filter)))
+    }
+
+    async fn deliver_filtered(
+        &self,
+        env: &Envelope,
+        rcpts: &[(String, ())],
+        message: &Spool,
+        filter: Option<&mut (dyn SessionFilter + 'static)>,
+    ) -> Vec<Reply> {
+        let (reply, result) = self.accept(env, rcpts, message, filter).await;
+        self.count(result.unwrap_or(if reply.is_positive() {
             "queued"
         } else if reply.is_temporary() {
             "deferred"
         } else {
             "refused"
-        });
+        }));
         vec![reply]
     }
 }
 
 impl Inbound {
-    async fn accept(&self, env: &Envelope, rcpts: &[(String, ())], message: &Spool) -> Reply {
+    /// The reply, and the result for the metrics when it is not read off the reply.
+    async fn accept(
+        &self,
+        env: &Envelope,
+        rcpts: &[(String, ())],
+        message: &Spool,
+        filter: Option<&mut (dyn SessionFilter + 'static)>,
+    ) -> (Reply, Option<&'static str>) {
+        let mut filter = filter;
+        let reply = self.accept_inner(env, rcpts, message, &mut filter).await;
+        if let Some(f) = filter {
+            // Still here: the message was refused before the milters' end of message; end
+            // their transaction.
+            f.abort().await;
+        }
+        match reply {
+            Accepted::Queued(r) | Accepted::Refused(r) => (r, None),
+            Accepted::Filtered(r, result) => (r, Some(result)),
+        }
+    }
+
+    async fn accept_inner(
+        &self,
+        env: &Envelope,
+        rcpts: &[(String, ())],
+        message: &Spool,
+        filter: &mut Option<&mut (dyn SessionFilter + 'static)>,
+    ) -> Accepted {
         let body = match message.read_all() {
             Ok(b) => b,
             Err(e) => {
                 tracing::error!(id = %env.id, error = %e, "cannot read spooled message");
-                return Reply::temporary("Temporary failure reading the message");
+                return Accepted::Refused(Reply::temporary(
+                    "Temporary failure reading the message",
+                ));
             }
         };
         let hops = count_received(&body);
         if hops > self.policy.max_received_headers {
             tracing::warn!(id = %env.id, hops, "mail loop refused");
-            return Reply::new(
+            return Accepted::Refused(Reply::new(
                 554,
                 "5.4.6",
                 format!("Too many hops ({hops} Received: headers): mail loop?"),
-            );
+            ));
         }
         let body = match strip_forged_auth_results(&body, &self.hostname) {
             Some(clean) => {
@@ -268,18 +333,22 @@ impl Inbound {
                 .await;
             tracing::info!(id = %env.id, spf = ?verdict.spf, dmarc = ?verdict.dmarc.result, "authentication checked");
             if self.policy.reject_dmarc_reject && verdict.dmarc_says_reject() {
-                return Reply::new(
+                return Accepted::Refused(Reply::new(
                     550,
                     "5.7.1",
                     "Message rejected: DMARC policy of the sender domain is reject",
-                );
+                ));
             }
             if self.policy.reject_spf_fail && verdict.spf_hard_fail() {
-                return Reply::new(550, "5.7.23", "Message rejected: SPF check failed");
+                return Accepted::Refused(Reply::new(
+                    550,
+                    "5.7.23",
+                    "Message rejected: SPF check failed",
+                ));
             }
             prefix.push_str(&verdict.header);
         }
-        let queue_env = QueueEnvelope {
+        let mut queue_env = QueueEnvelope {
             sender: env.sender.clone(),
             recipients: rcpts
                 .iter()
@@ -310,21 +379,123 @@ impl Inbound {
         full.extend_from_slice(received.as_bytes());
         full.extend_from_slice(prefix.as_bytes());
         full.extend_from_slice(&body);
+        drop(body);
         let qid = QueueId::parse(&env.id).unwrap_or_else(|_| QueueId::generate());
-        match self.queue.enqueue_as(qid, queue_env, &full).await {
+        let mut hold = None;
+        let mut filtered = false;
+        if let Some(f) = filter.take() {
+            filtered = true;
+            let addresses: Vec<String> = rcpts.iter().map(|(a, ())| a.clone()).collect();
+            match f.message(env, &addresses, full).await {
+                Filtered::Refuse(reply) => {
+                    let result = if reply.is_temporary() {
+                        "deferred"
+                    } else {
+                        "refused"
+                    };
+                    return Accepted::Filtered(reply, result);
+                }
+                Filtered::Discard => {
+                    tracing::info!(id = %env.id, from = %env.sender, rcpts = rcpts.len(), "discarded by a milter");
+                    // Like Postfix: the client is told the message was taken.
+                    return Accepted::Filtered(
+                        Reply::new(250, "2.0.0", format!("Ok: queued as {qid}")),
+                        "discarded",
+                    );
+                }
+                Filtered::Accept(m) => {
+                    full = m.message;
+                    apply_envelope_edits(env, &mut queue_env, m.sender, m.added, m.deleted);
+                    hold = m.hold;
+                }
+            }
+            if queue_env.recipients.is_empty() {
+                tracing::info!(id = %env.id, "milters deleted every recipient: message discarded");
+                return Accepted::Filtered(
+                    Reply::new(250, "2.0.0", format!("Ok: queued as {qid}")),
+                    "discarded",
+                );
+            }
+        }
+        let nrcpt = queue_env.recipients.len();
+        let sender = queue_env.sender.clone();
+        let queued = match hold.clone() {
+            Some(reason) => {
+                tracing::info!(id = %env.id, reason = %reason, "quarantined: queued on hold");
+                self.queue
+                    .enqueue_held_as(qid, queue_env, &full, reason)
+                    .await
+            }
+            None => self.queue.enqueue_as(qid, queue_env, &full).await,
+        };
+        let reply = match queued {
             Ok(qid) => {
-                tracing::info!(id = %env.id, queue_id = %qid, from = %env.sender, rcpts = rcpts.len(), size = full.len(), "queued");
+                tracing::info!(id = %env.id, queue_id = %qid, from = %sender, rcpts = nrcpt, size = full.len(), "queued");
                 Reply::new(250, "2.0.0", format!("Ok: queued as {qid}"))
             }
             Err(e) => {
                 tracing::error!(id = %env.id, error = %e, "cannot queue message");
-                Reply::new(
-                    451,
-                    "4.3.0",
-                    "Temporary failure queueing the message, try again later",
-                )
+                return Accepted::Filtered(
+                    Reply::new(
+                        451,
+                        "4.3.0",
+                        "Temporary failure queueing the message, try again later",
+                    ),
+                    "deferred",
+                );
             }
+        };
+        match (hold.is_some(), filtered) {
+            (true, _) => Accepted::Filtered(reply, "quarantined"),
+            (false, true) => Accepted::Filtered(reply, "queued"),
+            (false, false) => Accepted::Queued(reply),
         }
+    }
+}
+
+/// How a message ended in [`Inbound::accept_inner`].
+enum Accepted {
+    /// Queued without milters.
+    Queued(Reply),
+    /// Refused before the milters saw it.
+    Refused(Reply),
+    /// The milters saw it (their transaction is over); the metrics result.
+    Filtered(Reply, &'static str),
+}
+
+/// Apply the milters' envelope edits: a new sender, recipients deleted (compared without case)
+/// and added (syntax-checked; duplicates dropped).
+fn apply_envelope_edits(
+    env: &Envelope,
+    queue_env: &mut QueueEnvelope,
+    sender: Option<String>,
+    added: Vec<String>,
+    deleted: Vec<String>,
+) {
+    if let Some(sender) = sender {
+        tracing::info!(id = %env.id, from = %env.sender, to = %sender, "milter changed the sender");
+        queue_env.sender = sender;
+    }
+    for d in &deleted {
+        tracing::info!(id = %env.id, rcpt = %d, "milter deleted a recipient");
+    }
+    queue_env
+        .recipients
+        .retain(|r| !deleted.iter().any(|d| d.eq_ignore_ascii_case(&r.address)));
+    for a in added {
+        if normalize_address(&a).is_err() {
+            tracing::warn!(id = %env.id, rcpt = %a, "milter added an invalid recipient: ignored");
+            continue;
+        }
+        if queue_env
+            .recipients
+            .iter()
+            .any(|r| r.address.eq_ignore_ascii_case(&a))
+        {
+            continue;
+        }
+        tracing::info!(id = %env.id, rcpt = %a, "milter added a recipient");
+        queue_env.recipients.push(RecipientSpec::new(a));
     }
 }
 

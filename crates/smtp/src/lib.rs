@@ -19,6 +19,7 @@
 //! - [`junk`]: which mailbox a message marked as spam by a content filter goes to.
 //! - [`client`]: the SMTP and LMTP clients (next hops: lmtp-mda, the relay listener, a
 //!   smarthost, remote MX hosts).
+//! - [`milter`]: smtp-mta's milters (content filters) as the session's filter.
 //! - [`outbound`]: smtp-mta's routing transport (LMTP for local domains, SMTP to the MX hosts
 //!   of the others with MTA-STS and DANE).
 //! - [`service`]: wiring a mode's listeners, admin endpoint and shutdown into a running service.
@@ -36,6 +37,7 @@ pub mod inbound;
 pub mod junk;
 pub mod lines;
 pub mod lmtp;
+pub mod milter;
 pub mod outbound;
 pub mod reply;
 pub mod service;

@@ -139,7 +139,7 @@ pub async fn run_smtp_mta(config: &Config, shutdown: Shutdown) -> Result<(), Ser
         }))
     };
     let handler = |relay: bool| {
-        Arc::new(Inbound::new(
+        Inbound::new(
             directory.clone(),
             queue.clone(),
             verifier.clone(),
@@ -155,9 +155,26 @@ pub async fn run_smtp_mta(config: &Config, shutdown: Shutdown) -> Result<(), Ser
                 ..ExpandLimits::default()
             },
             &metrics,
-        ))
+        )
     };
-    let (mx_handler, relay_handler) = (handler(false), handler(true));
+    let milter_results = metrics.counter_family(
+        "mailstack_milter_results",
+        "Milter decisions by milter, stage and result (continue, accept, reject, tempfail, discard, quarantine, modify, shutdown, error)",
+    );
+    let milters = |list: &[String]| -> Result<mailstack_milter::Milters, ServiceError> {
+        let m = milters_from_config(section, list, &section.max_message_size)?;
+        let family = milter_results.clone();
+        Ok(m.with_observer(Arc::new(move |milter, stage, result| {
+            let labels = vec![
+                ("milter".to_string(), milter.to_string()),
+                ("stage".to_string(), stage.to_string()),
+                ("result".to_string(), result.to_string()),
+            ];
+            family.get_or_create(&labels).inc();
+        })))
+    };
+    let mx_handler = Arc::new(handler(false).with_milters(milters(&section.milters)?));
+    let relay_handler = Arc::new(handler(true).with_milters(milters(&section.relay_milters)?));
     let (mx_session, relay_session) = (session(Mode::Smtp)?, session(Mode::Relay)?);
 
     let local = Arc::new(LmtpTransport::new(
@@ -212,6 +229,49 @@ pub async fn run_smtp_mta(config: &Config, shutdown: Shutdown) -> Result<(), Ser
     let _ = admin_task.await;
     tracing::info!("smtp-mta stopped");
     Ok(())
+}
+
+/// A listener's milters from `[smtp_mta]`: each entry parsed with the `milter_*` settings as
+/// defaults, the macro lists per stage.
+fn milters_from_config(
+    section: &mailstack_config::SmtpMtaConfig,
+    list: &[String],
+    max_message_size: &mailstack_config::ByteSize,
+) -> Result<mailstack_milter::Milters, ServiceError> {
+    use mailstack_milter::proto::Stage;
+    use mailstack_milter::{EomLimits, MacroNames, MilterDefaults, MilterSpec, Milters};
+    let defaults = MilterDefaults {
+        connect_timeout: section.milter_connect_timeout.get(),
+        command_timeout: section.milter_command_timeout.get(),
+        content_timeout: section.milter_content_timeout.get(),
+        default_action: section
+            .milter_default_action
+            .parse()
+            .map_err(|e| ServiceError::Setting(format!("smtp_mta.milter_default_action: {e}")))?,
+        protocol: section.milter_protocol,
+    };
+    let specs = list
+        .iter()
+        .map(|m| {
+            MilterSpec::parse(m, &defaults)
+                .map_err(|e| ServiceError::Setting(format!("smtp_mta milter {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let macros = MacroNames::from_lists(&[
+        (Stage::Connect, &section.milter_connect_macros),
+        (Stage::Helo, &section.milter_helo_macros),
+        (Stage::Mail, &section.milter_mail_macros),
+        (Stage::Rcpt, &section.milter_rcpt_macros),
+        (Stage::Data, &section.milter_data_macros),
+        (Stage::Eoh, &section.milter_end_of_header_macros),
+        (Stage::Eom, &section.milter_end_of_data_macros),
+    ]);
+    let limits = EomLimits {
+        // A replacement body may not be larger than a message we would accept.
+        max_body: usize::try_from(max_message_size.bytes()).unwrap_or(usize::MAX),
+        ..EomLimits::default()
+    };
+    Ok(Milters::new(specs, macros, limits))
 }
 
 /// The outbound settings of `[smtp_mta]`.

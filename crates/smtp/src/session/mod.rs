@@ -9,10 +9,14 @@
 //! - [`body`]: DATA and BDAT reception with the size and bare-newline policies.
 //! - [`replies`]: EHLO/LHLO capability lists and parser-error replies.
 //! - [`auth`]: the SMTP AUTH exchange (RFC 4954) of submission.
+//! - [`filter`]: per-connection content filters (smtp-mta's milters).
 
 mod auth;
 mod body;
+mod filter;
 mod replies;
+
+pub use filter::{Filtered, FilteredMessage, SessionFilter};
 
 pub use mailstack_net::SessionStream;
 
@@ -30,6 +34,7 @@ use crate::lines::{Line, read_line};
 use crate::reply::Reply;
 use crate::spool::Spool;
 use body::{ChunkedBody, Received, receive_data};
+use filter::Filters;
 use replies::{declared_size_too_big, ehlo_reply, parse_error_reply};
 
 /// Which protocol a listener speaks.
@@ -191,6 +196,28 @@ pub trait MailHandler: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Open this connection's content filters (smtp-mta's milters) and tell them about the
+    /// client (`envelope` has the peer). `Err`: the connection is refused with that reply
+    /// (`554` permanently, `421` temporarily). The default has no filters.
+    async fn open_filter(
+        &self,
+        _envelope: &Envelope,
+    ) -> Result<Option<Box<dyn SessionFilter>>, Reply> {
+        Ok(None)
+    }
+
+    /// [`MailHandler::deliver`] with the connection's filter, which the handler must hand the
+    /// message to (see [`SessionFilter::message`]). The default ignores the filter.
+    async fn deliver_filtered(
+        &self,
+        envelope: &Envelope,
+        recipients: &[(String, Self::Recipient)],
+        message: &Spool,
+        _filter: Option<&mut (dyn SessionFilter + 'static)>,
+    ) -> Vec<Reply> {
+        self.deliver(envelope, recipients, message).await
+    }
+
     /// AUTH (submission only): check a login and password. `Ok` carries the user's canonical
     /// address; a wrong password is `535 5.7.8`, an unreachable directory `454 4.7.0`. The
     /// handler slows failures down itself (it knows the client address from `envelope`).
@@ -226,6 +253,8 @@ pub enum Ending {
     Shutdown,
     /// An I/O error on the connection (or a failed TLS handshake).
     IoError,
+    /// A content filter (milter) refused the connection or asked to close it.
+    Refused,
 }
 
 enum State<R> {
@@ -295,15 +324,6 @@ where
     H: MailHandler,
 {
     let mut io = Io::new(stream);
-    let greeting = match cfg.mode {
-        Mode::Lmtp => format!("220 {} LMTP ready\r\n", cfg.hostname),
-        Mode::Smtp | Mode::Relay | Mode::Submission => {
-            format!("220 {} ESMTP mailstack\r\n", cfg.hostname)
-        }
-    };
-    if let Err(ending) = io.send(&mut greeting.clone(), cfg.timeout).await {
-        return ending;
-    }
     let client_ip = peer.parse::<SocketAddr>().ok().map(|a| a.ip());
     let fresh_envelope = |helo: String, tls: Option<String>| Envelope {
         peer: peer.clone(),
@@ -312,6 +332,23 @@ where
         tls,
         ..Default::default()
     };
+    let mut filters = match handler
+        .open_filter(&fresh_envelope(String::new(), io.tls.clone()))
+        .await
+    {
+        Ok(f) => Filters(f),
+        Err(reply) => return filter::refuse_connection(&mut io, &cfg, reply).await,
+    };
+    let greeting = match cfg.mode {
+        Mode::Lmtp => format!("220 {} LMTP ready\r\n", cfg.hostname),
+        Mode::Smtp | Mode::Relay | Mode::Submission => {
+            format!("220 {} ESMTP mailstack\r\n", cfg.hostname)
+        }
+    };
+    if let Err(ending) = io.send(&mut greeting.clone(), cfg.timeout).await {
+        filters.close().await;
+        return ending;
+    }
     let mut state: State<H::Recipient> = State::Fresh;
     let mut env = fresh_envelope(String::new(), io.tls.clone());
     let mut out = String::new();
@@ -409,14 +446,26 @@ where
                     let offer_tls = cfg.tls.is_some() && io.tls.is_none();
                     let offer_auth = cfg.mode == Mode::Submission
                         && (io.tls.is_some() || cfg.allow_plaintext_auth);
-                    Some(ehlo_reply(&cfg, offer_tls, offer_auth))
+                    match filters.helo(&env).await {
+                        Ok(()) => Some(ehlo_reply(&cfg, offer_tls, offer_auth)),
+                        Err(reply) => {
+                            state = State::Fresh;
+                            Some(reply)
+                        }
+                    }
                 }
                 Request::Helo { host } if !cfg.mode.is_lmtp() => {
                     is_junk = !matches!(state, State::Fresh);
                     state = State::Ready;
                     env = fresh_envelope(host.to_string(), io.tls.clone());
                     env.protocol = if io.tls.is_some() { "SMTPS" } else { "SMTP" };
-                    Some(Reply::new(250, "", cfg.hostname.clone()))
+                    match filters.helo(&env).await {
+                        Ok(()) => Some(Reply::new(250, "", cfg.hostname.clone())),
+                        Err(reply) => {
+                            state = State::Fresh;
+                            Some(reply)
+                        }
+                    }
                 }
                 Request::Lhlo { .. } => Some(Reply::syntax("This is SMTP: use EHLO")),
                 Request::Ehlo { .. } | Request::Helo { .. } => {
@@ -555,7 +604,11 @@ where
                                     "ESMTPA"
                                 };
                             }
-                            match handler.check_sender(&env).await {
+                            let checked = match handler.check_sender(&env).await {
+                                Ok(()) => filters.mail(&env).await,
+                                Err(reply) => Err(reply),
+                            };
+                            match checked {
                                 Ok(()) => {
                                     state = State::Mail {
                                         rcpts: Vec::new(),
@@ -585,13 +638,20 @@ where
                                 // CONNEG, RRVS: not advertised, so not accepted (RFC 5321 §4.1.1.11).
                                 Some(Reply::unsupported_parameter("RCPT parameter"))
                             } else {
-                                match handler.check_recipient(&env, &address).await {
+                                let params = RecipientParams {
+                                    orcpt: to.orcpt.map(|o| o.to_string()),
+                                    notify: to.flags & NOTIFY,
+                                };
+                                let checked = match handler.check_recipient(&env, &address).await {
+                                    Ok(r) => {
+                                        filters.rcpt(&env, &address, &params).await.map(|()| r)
+                                    }
+                                    Err(reply) => Err(reply),
+                                };
+                                match checked {
                                     Ok(r) => {
                                         rcpts.push((address, r));
-                                        env.rcpt_params.push(RecipientParams {
-                                            orcpt: to.orcpt.map(|o| o.to_string()),
-                                            notify: to.flags & NOTIFY,
-                                        });
+                                        env.rcpt_params.push(params);
                                         Some(Reply::recipient_ok())
                                     }
                                     Err(reply) => {
@@ -609,6 +669,15 @@ where
                         rcpts,
                         chunks: None,
                     } if !rcpts.is_empty() => {
+                        if let Err(reply) = filters.data(&env).await {
+                            filters.abort().await;
+                            out.push_str(&reply.to_wire());
+                            if reply.code == 421 {
+                                break Ending::Refused;
+                            }
+                            errors += 1;
+                            continue;
+                        }
                         out.push_str(&Reply::start_data().to_wire());
                         if let Err(ending) = io.send(&mut out, cfg.timeout).await {
                             break ending;
@@ -623,8 +692,16 @@ where
                             Ok(received) => {
                                 // Junk commands are counted per message actually transferred
                                 // (a relay reusing a connection sends RSET between messages).
-                                if finish_message(&cfg, &*handler, &env, &rcpts, received, &mut out)
-                                    .await
+                                if finish_message(
+                                    &cfg,
+                                    &*handler,
+                                    &env,
+                                    &rcpts,
+                                    received,
+                                    &mut out,
+                                    &mut filters,
+                                )
+                                .await
                                 {
                                     junk = 0;
                                 }
@@ -654,6 +731,7 @@ where
                     // The chunk is read whatever the state, so the session stays in sync.
                     match &mut state {
                         State::Mail { rcpts, chunks } if !rcpts.is_empty() => {
+                            let first = chunks.is_none();
                             let body = chunks.get_or_insert_with(|| ChunkedBody::new(&cfg));
                             if let Err(ending) = body
                                 .read_chunk(&mut io.rd, chunk_size, cfg.data_timeout)
@@ -664,7 +742,17 @@ where
                                 }
                                 break ending;
                             }
-                            if is_last {
+                            if first && let Err(reply) = filters.data(&env).await {
+                                // The chunk was read (the session stays in sync); the
+                                // transaction is over.
+                                filters.abort().await;
+                                state = State::Ready;
+                                if reply.code == 421 {
+                                    out.push_str(&reply.to_wire());
+                                    break Ending::Refused;
+                                }
+                                Some(reply)
+                            } else if is_last {
                                 let State::Mail { rcpts, chunks } =
                                     std::mem::replace(&mut state, State::Ready)
                                 else {
@@ -674,8 +762,16 @@ where
                                     || Received::Refused(Reply::temporary("Lost message data")),
                                     ChunkedBody::finish,
                                 );
-                                if finish_message(&cfg, &*handler, &env, &rcpts, received, &mut out)
-                                    .await
+                                if finish_message(
+                                    &cfg,
+                                    &*handler,
+                                    &env,
+                                    &rcpts,
+                                    received,
+                                    &mut out,
+                                    &mut filters,
+                                )
+                                .await
                                 {
                                     junk = 0;
                                 }
@@ -703,6 +799,9 @@ where
                 Request::Rset => {
                     is_junk = true;
                     forwarded_id = None;
+                    if matches!(state, State::Mail { .. }) {
+                        filters.abort().await;
+                    }
                     if !matches!(state, State::Fresh) {
                         state = State::Ready;
                     }
@@ -735,6 +834,10 @@ where
                 errors += 1;
             }
             out.push_str(&reply.to_wire());
+            if reply.code == 421 {
+                // Only a filter asks to close in the middle of a session.
+                break Ending::Refused;
+            }
             if errors >= cfg.max_errors {
                 out.push_str(&Reply::too_many_errors(&cfg.hostname).to_wire());
                 break Ending::TooManyErrors;
@@ -752,6 +855,7 @@ where
         let _ = io.send(&mut out, cfg.timeout).await;
     }
     let _ = tokio::time::timeout(cfg.timeout, io.wr.shutdown()).await;
+    filters.close().await;
     ending
 }
 
@@ -765,14 +869,20 @@ async fn finish_message<H: MailHandler>(
     rcpts: &[(String, H::Recipient)],
     received: Received,
     out: &mut String,
+    filters: &mut Filters,
 ) -> bool {
     let replies = match received {
         Received::Refused(reply) => {
             tracing::info!(id = %env.id, %reply, "message refused");
+            filters.abort().await;
             let n = if cfg.mode.is_lmtp() { rcpts.len() } else { 1 };
             vec![reply; n]
         }
-        Received::Message(spool) => handler.deliver(env, rcpts, &spool).await,
+        Received::Message(spool) => {
+            handler
+                .deliver_filtered(env, rcpts, &spool, filters.as_dyn())
+                .await
+        }
     };
     let accepted = replies.iter().any(Reply::is_positive);
     for r in replies {
