@@ -347,8 +347,8 @@ class SpamAndVirusTest(_RspamdClass):
         self.assertIn("Mailstack.Test.EICAR", reply)
         self.assertEqual(self.stack.messages(ALICE), [])
         self.assert_queue_empty()
-        self.assertIn("Mailstack.Test.EICAR", open(os.path.join(
-            self.clamav_milter.dir, "clamav-milter.log"), errors="replace").read())
+        with open(os.path.join(self.clamav_milter.dir, "clamav-milter.log"), errors="replace") as f:
+            self.assertIn("Mailstack.Test.EICAR", f.read())
 
     def test_clean_mail_reaches_the_inbox_with_filter_headers(self):
         self.start()
