@@ -115,7 +115,7 @@ class MilterBase(StackTest):
         return self.stack.messages(f"{user}@{DOMAIN}")
 
     def delivered(self, subject, user="alice"):
-        """The one delivered message with this subject line (as the milter may change)."""
+        """The one delivered message whose Message-ID starts with `subject.` (see msg())."""
         def find():
             for m in self.inbox(user):
                 if f"Message-ID: <{subject}.".encode() in m:
@@ -274,7 +274,27 @@ class MilterActionTests(MilterBase):
         c.quit()
         wait_for(lambda: self.main.events("abort"), what="SMFIC_ABORT at the milter")
 
-    def test_swaks_bdat_reaches_the_milter(self):
+    def test_bdat_message_reaches_the_milter(self):
+        s = socket.create_connection(("127.0.0.1", self.stack.smtp_port), timeout=30)
+        f = s.makefile("rwb")
+        self.assertTrue(f.readline().startswith(b"220 "))
+        data = msg("addheader").replace("addheader.", "addheader.bdat.", 1).encode()
+        f.write(b"EHLO client.remote.test\r\nMAIL FROM:<carol@remote.test>\r\n"
+                + f"RCPT TO:<alice@{DOMAIN}>\r\n".encode()
+                + f"BDAT {len(data)} LAST\r\n".encode() + data)
+        f.flush()
+        replies = []
+        while len([r for r in replies if not r[3:4] == b"-"]) < 4:
+            replies.append(f.readline())
+        self.assertTrue(replies[-1].startswith(b"250 2.0.0 Ok: queued as"), replies)
+        f.write(b"QUIT\r\n")
+        f.flush()
+        s.close()
+        m = self.delivered("addheader.bdat")
+        self.assertIn(b"X-Milter-Added: main", m)
+        self.assertIn("data", [e["event"] for e in self.main.events()])
+
+    def test_swaks_round_trip(self):
         r = subprocess.run(["swaks", "--server", f"127.0.0.1:{self.stack.smtp_port}",
                             "--from", "carol@remote.test", "--to", f"alice@{DOMAIN}",
                             "--header", "Subject: addheader", "--header",

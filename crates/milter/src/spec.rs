@@ -197,7 +197,9 @@ impl MilterSpec {
                 "connect_timeout" => spec.connect_timeout = duration()?,
                 "command_timeout" => spec.command_timeout = duration()?,
                 "content_timeout" => spec.content_timeout = duration()?,
-                "default_action" => spec.default_action = value.parse()?,
+                "default_action" => {
+                    spec.default_action = value.parse().map_err(|e| format!("{s:?}: {e}"))?
+                }
                 "protocol" => {
                     spec.protocol = value
                         .parse()

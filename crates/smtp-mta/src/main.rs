@@ -25,7 +25,9 @@
 //!     the directory (`[directory]`), the queue spool (`[queue] dir`), lmtp-mda
 //!     (`[smtp_mta] lmtp_address`), DNS for SPF/DKIM/DMARC/ARC, MX, TLSA and MTA-STS
 //!     (`dns_resolver`, default the system resolver; DANE needs a validating one such as
-//!     unbound), remote MX hosts on port 25 and `mta-sts.DOMAIN` over HTTPS.
+//!     unbound), remote MX hosts on port 25 and `mta-sts.DOMAIN` over HTTPS, and the milters
+//!     of `[smtp_mta] milters` / `relay_milters` (rspamd, clamav-milter...) over TCP or unix
+//!     sockets, one connection per SMTP connection (Sendmail milter protocol 6).
 //!
 //! SECURITY
 //!     Reads untrusted input from the Internet: command lines, message size, recipients,
@@ -40,7 +42,7 @@
 //!     RFC 3463 (enhanced status codes), RFC 7208 (SPF), RFC 6376 (DKIM), RFC 7489 (DMARC),
 //!     RFC 8617 (ARC), RFC 8601 (Authentication-Results), RFC 2033 (LMTP, as a client),
 //!     RFC 7505 (null MX), RFC 8461 (MTA-STS), RFC 7672 (DANE for SMTP), RFC 4954 (AUTH to a
-//!     smarthost).
+//!     smarthost); the Sendmail milter protocol, version 6 (libmilter, Postfix `milter8.c`).
 //!
 //! CONFIGURATION
 //!     `[smtp_mta]`, `[queue]`, `[tls]`, `[directory]`, `[server]`: every key with its default

@@ -215,14 +215,14 @@ impl SessionFilter for MilterFilter {
     async fn helo(&mut self, env: &Envelope) -> Result<(), Reply> {
         let m = self.macros(env);
         let v = self.session.helo(&env.helo, &m).await;
-        log_refusal(env, "HELO", &v);
+        log_refusal(&self.ctx, env, "HELO", &v);
         self.reply(v)
     }
 
     async fn mail(&mut self, env: &Envelope) -> Result<(), Reply> {
         let m = self.macros(env);
         let v = self.session.mail(&env.sender, &mail_args(env), &m).await;
-        log_refusal(env, "MAIL", &v);
+        log_refusal(&self.ctx, env, "MAIL", &v);
         self.reply(v)
     }
 
@@ -235,14 +235,14 @@ impl SessionFilter for MilterFilter {
         let mut m = self.macros(env);
         m.insert("rcpt_addr".into(), address.to_string());
         let v = self.session.rcpt(address, &rcpt_args(params), &m).await;
-        log_refusal(env, "RCPT", &v);
+        log_refusal(&self.ctx, env, "RCPT", &v);
         self.reply(v)
     }
 
     async fn data(&mut self, env: &Envelope) -> Result<(), Reply> {
         let m = self.macros(env);
         let v = self.session.data(&m).await;
-        log_refusal(env, "DATA", &v);
+        log_refusal(&self.ctx, env, "DATA", &v);
         self.reply(v)
     }
 
@@ -266,7 +266,7 @@ impl SessionFilter for MilterFilter {
             m.insert("msg_id".into(), id);
         }
         let out = self.session.message(parsed, &m).await;
-        log_refusal(env, "END-OF-MESSAGE", &out.verdict);
+        log_refusal(&self.ctx, env, "END-OF-MESSAGE", &out.verdict);
         match out.verdict {
             Verdict::Continue => Filtered::Accept(FilteredMessage {
                 message: out.message.to_bytes(),
@@ -293,17 +293,18 @@ impl SessionFilter for MilterFilter {
     }
 }
 
-fn log_refusal(env: &Envelope, stage: &str, v: &Verdict) {
+fn log_refusal(ctx: &MilterContext, env: &Envelope, stage: &str, v: &Verdict) {
+    let listener = ctx.listener;
     match v {
         Verdict::Continue => {}
         Verdict::Discard => {
-            tracing::info!(id = %env.id, client = %env.peer, stage, "milter-discard");
+            tracing::info!(id = %env.id, client = %env.peer, listener, stage, "milter-discard");
         }
         Verdict::Reject(r) | Verdict::Tempfail(r) => {
-            tracing::info!(id = %env.id, client = %env.peer, from = %env.sender, stage, code = r.code, reply = ?r.lines, "milter-reject");
+            tracing::info!(id = %env.id, client = %env.peer, listener, from = %env.sender, stage, code = r.code, reply = ?r.lines, "milter-reject");
         }
         Verdict::Shutdown => {
-            tracing::info!(id = %env.id, client = %env.peer, stage, "milter asked to close the connection");
+            tracing::info!(id = %env.id, client = %env.peer, listener, stage, "milter asked to close the connection");
         }
     }
 }

@@ -161,8 +161,8 @@ pub async fn run_smtp_mta(config: &Config, shutdown: Shutdown) -> Result<(), Ser
         "mailstack_milter_results",
         "Milter decisions by milter, stage and result (continue, accept, reject, tempfail, discard, quarantine, modify, shutdown, error)",
     );
-    let milters = |list: &[String]| -> Result<mailstack_milter::Milters, ServiceError> {
-        let m = milters_from_config(section, list, &section.max_message_size)?;
+    let milters = |key: &str, list: &[String]| -> Result<mailstack_milter::Milters, ServiceError> {
+        let m = milters_from_config(section, key, list, &section.max_message_size)?;
         let family = milter_results.clone();
         Ok(m.with_observer(Arc::new(move |milter, stage, result| {
             let labels = vec![
@@ -173,8 +173,9 @@ pub async fn run_smtp_mta(config: &Config, shutdown: Shutdown) -> Result<(), Ser
             family.get_or_create(&labels).inc();
         })))
     };
-    let mx_handler = Arc::new(handler(false).with_milters(milters(&section.milters)?));
-    let relay_handler = Arc::new(handler(true).with_milters(milters(&section.relay_milters)?));
+    let mx_handler = Arc::new(handler(false).with_milters(milters("milters", &section.milters)?));
+    let relay_handler =
+        Arc::new(handler(true).with_milters(milters("relay_milters", &section.relay_milters)?));
     let (mx_session, relay_session) = (session(Mode::Smtp)?, session(Mode::Relay)?);
 
     let local = Arc::new(LmtpTransport::new(
@@ -235,6 +236,7 @@ pub async fn run_smtp_mta(config: &Config, shutdown: Shutdown) -> Result<(), Ser
 /// defaults, the macro lists per stage.
 fn milters_from_config(
     section: &mailstack_config::SmtpMtaConfig,
+    key: &str,
     list: &[String],
     max_message_size: &mailstack_config::ByteSize,
 ) -> Result<mailstack_milter::Milters, ServiceError> {
@@ -254,7 +256,7 @@ fn milters_from_config(
         .iter()
         .map(|m| {
             MilterSpec::parse(m, &defaults)
-                .map_err(|e| ServiceError::Setting(format!("smtp_mta milter {e}")))
+                .map_err(|e| ServiceError::Setting(format!("smtp_mta.{key}: {e}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
     let macros = MacroNames::from_lists(&[
