@@ -123,6 +123,17 @@ config_section! {
         /// What to do with a bare LF or CR in message data: `reject` (answer 554 5.5.2 for every
         /// recipient) or `normalize` (turn it into CRLF). A bare line ending never ends DATA.
         pub bare_newlines: String = "reject".into(),
+        /// File messages a content filter marked as spam (`spam_header`) into the user's
+        /// `spam_folder` instead of the INBOX. See docs/filtering.md.
+        pub spam_to_junk: bool = true,
+        /// The spam mark, `Name: value` (both case-insensitive; the value is compared trimmed).
+        /// rspamd's milter adds `X-Spam: Yes` from its `add_header` score on.
+        pub spam_header: String = "X-Spam: Yes".into(),
+        /// The folder spam is filed into; created when the user has none.
+        pub spam_folder: String = "Junk".into(),
+        /// Users (`alice@example.com`) or whole domains (`@example.com`) whose spam stays in
+        /// the INBOX (still marked by the filter's headers).
+        pub spam_opt_out: Vec<String> = Vec::new(),
         /// Idle time allowed while waiting for a command or data before the session is closed.
         pub timeout: DurationSpec = DurationSpec::secs(300),
         /// Concurrent connections in total (1–100000).
@@ -272,6 +283,8 @@ impl LmtpMdaConfig {
             &self.bare_newlines,
             &["reject", "normalize"],
         );
+        p.non_empty("lmtp_mda.spam_header", &self.spam_header);
+        p.non_empty("lmtp_mda.spam_folder", &self.spam_folder);
         p.range("lmtp_mda.timeout", self.timeout.0.as_secs(), 1, 3600);
         p.range("lmtp_mda.max_connections", self.max_connections, 1, 100_000);
         p.range(
@@ -579,6 +592,26 @@ config_section! {
         pub max_connections_per_ip: usize = 200,
         /// On SIGTERM, how long commands in progress may take before sessions are closed.
         pub shutdown_grace: DurationSpec = DurationSpec::secs(10),
+        /// Report messages users COPY or MOVE into `learn_spam_folder` to rspamd as spam
+        /// (`/learnspam`), and out of it (not into `learn_ignore_folders`) as ham
+        /// (`/learnham`). In the background: IMAP commands never wait for rspamd.
+        pub learn_spam: bool = false,
+        /// rspamd's controller, `http://host:port` (plain HTTP: keep it on the internal network).
+        pub learn_url: String = "http://127.0.0.1:11334".into(),
+        /// File holding the controller password (one line), sent as rspamd's `Password:` header;
+        /// empty: the environment variable `MAILSTACK_RSPAMD_PASSWORD`, else no password (the
+        /// controller's `secure_ip`). Never logged.
+        pub learn_password_file: String = String::new(),
+        /// Time allowed for one report (connect, send, answer).
+        pub learn_timeout: DurationSpec = DurationSpec::secs(10),
+        /// Reports waiting to be sent at most (1–100000); more are dropped and logged.
+        pub learn_queue: usize = 1000,
+        /// The spam folder whose moves are reported.
+        pub learn_spam_folder: String = "Junk".into(),
+        /// Moving a message out of the spam folder into one of these is not ham (deleting spam).
+        pub learn_ignore_folders: Vec<String> = vec!["Trash".into()],
+        /// Larger messages are not reported (rspamd does not learn huge ones usefully).
+        pub learn_max_size: ByteSize = ByteSize::mib(20),
     }
 }
 
@@ -821,6 +854,22 @@ impl ImapConfig {
             600_000,
         );
         p.range("imap.max_connections", self.max_connections, 1, 1_000_000);
+        if self.learn_spam {
+            if !self.learn_url.starts_with("http://") {
+                p.add(
+                    "imap.learn_url",
+                    format!("{:?}: use http://host:port", self.learn_url),
+                );
+            }
+            p.non_empty("imap.learn_spam_folder", &self.learn_spam_folder);
+        }
+        p.range("imap.learn_queue", self.learn_queue, 1, 100_000);
+        p.range(
+            "imap.learn_timeout",
+            self.learn_timeout.0.as_millis() as u64,
+            100,
+            600_000,
+        );
     }
 }
 

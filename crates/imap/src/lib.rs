@@ -11,6 +11,8 @@
 //! - [`session`]: one connection's command loop over the store and the directory.
 //! - [`service`]: imap-server's listeners (143 with STARTTLS, 993 with implicit TLS) and admin
 //!   endpoint around the sessions.
+//! - [`learn`]: spam/ham reports to rspamd's controller when users file messages into or out
+//!   of Junk (off by default).
 //! - [`watch`]: one inotify instance for the whole process, fanning Maildir changes out to
 //!   every session that has the folder open (IDLE, new-mail notices).
 //!
@@ -19,6 +21,7 @@
 #![deny(missing_docs, unreachable_pub)]
 #![forbid(unsafe_code)]
 
+pub mod learn;
 mod mime;
 pub mod proto;
 pub mod search;

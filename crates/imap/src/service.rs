@@ -19,6 +19,7 @@ use mailstack_telemetry::{
 };
 use tokio::io::AsyncWriteExt;
 
+use crate::learn::{self, LearnError, SpamLearner};
 use crate::proto::Limits;
 use crate::session::{ImapConfig, run_imap_session};
 use crate::watch::{MaildirWatcher, WatchError};
@@ -42,6 +43,9 @@ pub enum ServiceError {
     /// The inotify watcher could not be started.
     #[error("inotify: {0}")]
     Watch(#[from] WatchError),
+    /// The spam-learning settings cannot be used.
+    #[error(transparent)]
+    Learn(#[from] LearnError),
 }
 
 /// Time allowed for the TLS handshake on the implicit-TLS port.
@@ -81,6 +85,7 @@ pub fn session_config_with(
         default_folders: config.store.default_folders.clone(),
         starttls,
         throttle,
+        spam_learner: None,
     }
 }
 
@@ -160,11 +165,13 @@ pub async fn run_imap_with(
         "mailstack_imap_connections",
         "IMAP connections open now",
     );
-    let session_config = Arc::new(session_config_with(
-        config,
-        tls.clone().filter(|_| section.starttls),
-        throttle,
-    ));
+    let mut session_config =
+        session_config_with(config, tls.clone().filter(|_| section.starttls), throttle);
+    if let Some(settings) = learn::settings_from_config(section)? {
+        tracing::info!(url = %settings.url, folder = %settings.spam_folder, "spam learning on");
+        session_config.spam_learner = Some(SpamLearner::start(settings, &metrics)?);
+    }
+    let session_config = Arc::new(session_config);
     let tls_watcher = tls.as_ref().map(|t| t.spawn_watcher(shutdown.clone()));
     let (admin_stop, admin_task) = spawn_admin(admin, metrics, readiness.clone(), &shutdown);
     readiness.set("imap listeners", true);

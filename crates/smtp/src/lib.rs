@@ -16,6 +16,7 @@
 //! - [`reply`]: every reply code and enhanced status code (RFC 3463), and the mapping of
 //!   directory and store errors to them.
 //! - [`lmtp`]: the LMTP [`session::MailHandler`] that resolves recipients and writes the store.
+//! - [`junk`]: which mailbox a message marked as spam by a content filter goes to.
 //! - [`client`]: the SMTP and LMTP clients (next hops: lmtp-mda, the relay listener, a
 //!   smarthost, remote MX hosts).
 //! - [`milter`]: smtp-mta's milters (content filters) as the session's filter.
@@ -33,6 +34,7 @@ pub mod data;
 pub mod dkim;
 pub mod headers;
 pub mod inbound;
+pub mod junk;
 pub mod lines;
 pub mod lmtp;
 pub mod milter;

@@ -9,6 +9,9 @@
 //! smtp-mta expands aliases with remote targets before it hands mail to LMTP; when lmtp-mda
 //! still meets one (mail injected straight into LMTP), the remote part is logged and skipped,
 //! and a recipient with no local target at all is refused with `550 5.1.1`.
+//!
+//! A message a content filter marked as spam goes to the user's Junk folder instead of the
+//! INBOX (see [`crate::junk`]); the folder is created when missing.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -17,9 +20,11 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use mailstack_directory::{Directory, ExpandLimits, Expansion, User, expand};
 use mailstack_store::{Quota, Store, StoreError};
+use mailstack_telemetry::metric_types::Counter;
 use mailstack_telemetry::{CounterFamily, Metrics};
 
 use crate::headers::lmtp_trace_headers;
+use crate::junk::{HEADER_SCAN_LIMIT, JunkPolicy};
 use crate::reply::Reply;
 use crate::session::{Envelope, MailHandler};
 use crate::spool::Spool;
@@ -40,10 +45,14 @@ pub struct LocalDelivery {
     default_folders: Vec<String>,
     /// Users whose default folders exist already (created once per process).
     prepared: Mutex<HashSet<String>>,
+    /// Where messages marked as spam go.
+    junk: JunkPolicy,
     /// `mailstack_lmtp_deliveries_total{result=delivered|deferred|rejected}`.
     results: CounterFamily,
     /// Sieve filtering, when on.
     sieve: Option<SieveFilter>,
+    /// `mailstack_lmtp_spam_filed_total`: copies filed into the spam folder.
+    spam_filed: Counter,
 }
 
 impl LocalDelivery {
@@ -65,11 +74,16 @@ impl LocalDelivery {
             default_quota_bytes,
             default_folders,
             prepared: Mutex::new(HashSet::new()),
+            junk: JunkPolicy::disabled(),
             results: metrics.counter_family(
                 "mailstack_lmtp_deliveries",
                 "LMTP recipients by result: delivered, deferred (4xx) or rejected (5xx)",
             ),
             sieve: None,
+            spam_filed: metrics.counter(
+                "mailstack_lmtp_spam_filed",
+                "Messages marked as spam that were filed into a user's spam folder",
+            ),
         }
     }
 
@@ -77,6 +91,20 @@ impl LocalDelivery {
     pub fn with_sieve(mut self, settings: SieveSettings) -> Self {
         self.sieve = Some(SieveFilter::new(settings));
         self
+    }
+
+    /// File messages marked as spam by `policy` (the default files nothing).
+    pub fn with_junk_policy(mut self, policy: JunkPolicy) -> Self {
+        self.junk = policy;
+        self
+    }
+
+    /// The mailbox a user's copy goes to without other rules: the spam folder for a message
+    /// marked as spam (`marked`) unless filing is off or the user opted out, else the INBOX.
+    fn target_mailbox(&self, user: &User, marked: bool) -> &str {
+        self.junk
+            .mailbox_for(&user.address, marked)
+            .unwrap_or("INBOX")
     }
 
     fn count(&self, result: &str) {
@@ -122,6 +150,7 @@ impl LocalDelivery {
         rcpt: &str,
         user: &User,
         message: &Spool,
+        marked: bool,
     ) -> Result<(), Reply> {
         let store_err = |e: StoreError| {
             tracing::warn!(id = %env.id, rcpt = %rcpt, to = %user.address, error = %e, "delivery failed");
@@ -195,7 +224,16 @@ impl LocalDelivery {
         if actions.is_empty() {
             tracing::info!(id = %env.id, to = %user.address, "discarded by sieve");
         }
-        for action in actions {
+        // A message marked as spam: keep (explicit or implicit, i.e. every copy for the INBOX)
+        // means the spam folder, like Dovecot's `dovecot-lda -m Junk`; the folder is made again
+        // when the user deleted it.
+        let junk = self.target_mailbox(user, marked).to_owned();
+        for mut action in actions {
+            if junk != "INBOX" && action.mailbox.eq_ignore_ascii_case("INBOX") {
+                action.mailbox = junk.clone();
+                action.create = true;
+                self.spam_filed.inc();
+            }
             self.store_copy(env, user, &mailbox, &prefix, message, action)
                 .await
                 .map_err(store_err)?;
@@ -326,13 +364,17 @@ impl MailHandler for LocalDelivery {
         message: &Spool,
     ) -> Vec<Reply> {
         let mut replies = Vec::with_capacity(recipients.len());
+        let marked = self.junk.is_marked(&message.head(HEADER_SCAN_LIMIT));
+        if marked {
+            tracing::info!(id = %env.id, "marked as spam by a content filter");
+        }
         for (address, expansion) in recipients {
             // Every final user of this recipient must have the message; the worst failure
             // decides the reply (temporary wins over permanent: the sender retries).
             let mut worst: Option<Reply> = None;
             let mut delivered = 0usize;
             for (user, _via) in &expansion.users {
-                if let Err(r) = self.deliver_one(env, address, user, message).await {
+                if let Err(r) = self.deliver_one(env, address, user, message, marked).await {
                     let replace = match &worst {
                         None => true,
                         Some(w) => r.is_temporary() && !w.is_temporary(),

@@ -9,6 +9,9 @@
 //! the messages are in both mailboxes, never in none. The destination answers
 //! `* OK [COPYUID ...]` before this session's `* n EXPUNGE` lines (as Dovecot does). A move
 //! stays inside the user's quota, so only COPY is checked against it.
+//!
+//! Filing into or out of the spam folder is reported to rspamd when `[imap] learn_spam` is on
+//! (see [`crate::learn`]), after the copy succeeded and before a MOVE expunges the sources.
 
 use mailstack_store::StoreError;
 
@@ -73,6 +76,8 @@ impl<S: ImapStream> Session<S> {
                 "Some of the requested messages no longer exist",
             );
         }
+        self.report_filing(&name, &sources).await;
+        let sel = self.sel();
         if is_move && let Err(e) = sel.mailbox.expunge(&sources).await {
             // The sources stay; take the copies back.
             if let Err(e) = dest.expunge(&copied).await {
@@ -98,6 +103,30 @@ impl<S: ImapStream> Session<S> {
         }));
         self.send_expunged(&sources);
         Done::ok("MOVE completed")
+    }
+
+    /// Tell rspamd about messages filed into or out of the spam folder (when learning is on):
+    /// the message files are opened here, before a MOVE expunges them, and read and sent in
+    /// the background.
+    async fn report_filing(&mut self, dest: &str, sources: &[u32]) {
+        let Some(learner) = self.config.spam_learner.clone() else {
+            return;
+        };
+        let sel = self.sel();
+        let Some(verdict) = learner.classify(sel.mailbox.name(), dest) else {
+            return;
+        };
+        let who = {
+            let u = user(&self.user);
+            format!("{}@{}", u.store.local_part(), u.store.domain())
+        };
+        let sel = self.sel();
+        for &uid in sources {
+            match sel.mailbox.open_message(uid).await {
+                Ok(file) => learner.submit(verdict, file, &who),
+                Err(e) => tracing::warn!(uid, error = %e, "cannot open a message to report"),
+            }
+        }
     }
 
     /// `UID EXPUNGE set`: expunge the `\Deleted` messages among the set.

@@ -94,6 +94,8 @@ pub struct ImapConfig {
     /// Failed-login counters shared by every session of the process (per IP and per login);
     /// the n-th failure is answered after n times its base delay (default 2 s).
     pub throttle: AuthThrottle,
+    /// Reports messages filed into or out of the spam folder to rspamd (`None`: off).
+    pub spam_learner: Option<std::sync::Arc<crate::learn::SpamLearner>>,
 }
 
 impl Default for ImapConfig {
@@ -110,6 +112,7 @@ impl Default for ImapConfig {
                 .collect(),
             starttls: None,
             throttle: AuthThrottle::new(Duration::from_secs(2)),
+            spam_learner: None,
         }
     }
 }

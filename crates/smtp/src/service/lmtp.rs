@@ -9,6 +9,7 @@ use mailstack_telemetry::{Metrics, Readiness, bind_admin, counted_server};
 
 use super::{ServiceError, open_directory, open_store, serve_sessions, spawn_admin};
 use crate::client::{ClientTls, NextHop};
+use crate::junk::JunkPolicy;
 use crate::lmtp::{LocalDelivery, SieveSettings};
 use crate::session::{Mode, SessionConfig};
 
@@ -42,7 +43,8 @@ pub async fn run_lmtp(config: &Config, shutdown: Shutdown) -> Result<(), Service
         config.store.default_quota.bytes(),
         config.store.default_folders.clone(),
         &metrics,
-    );
+    )
+    .with_junk_policy(JunkPolicy::from_config(section).map_err(ServiceError::Setting)?);
     let handler = Arc::new(match sieve_settings(config)? {
         Some(settings) => handler.with_sieve(settings),
         None => handler,
