@@ -80,11 +80,16 @@ pub async fn run(o: &ImapOptions) -> Result<ImapReport> {
 
         let s = Instant::now();
         let mut ex = 0;
-        imap_cmd(&mut c, "a2", &format!("SELECT {}", quote(&o.mailbox)), |l| {
-            if let Some(n) = parse_exists(l) {
-                ex = n;
-            }
-        })
+        imap_cmd(
+            &mut c,
+            "a2",
+            &format!("SELECT {}", quote(&o.mailbox)),
+            |l| {
+                if let Some(n) = parse_exists(l) {
+                    ex = n;
+                }
+            },
+        )
         .await?;
         t.select_ms = elapsed_ms(s);
         exists = ex;
@@ -129,7 +134,13 @@ pub async fn run(o: &ImapOptions) -> Result<ImapReport> {
             bail!("no message of at least {} bytes in {}", o.large, o.mailbox);
         };
         let s = Instant::now();
-        let r = imap_cmd(&mut c, "a5", &format!("UID FETCH {uid} BODY.PEEK[]"), |_| {}).await?;
+        let r = imap_cmd(
+            &mut c,
+            "a5",
+            &format!("UID FETCH {uid} BODY.PEEK[]"),
+            |_| {},
+        )
+        .await?;
         t.fetch_large_ms = elapsed_ms(s);
         large_bytes = r.literal_bytes;
 

@@ -57,7 +57,11 @@ pub fn generate(dir: &Path, o: &MaildirOptions) -> Result<MaildirReport> {
         } else {
             format!("Message {i} about topic {}", i % 97)
         };
-        let size = if large { o.large } else { rng.usize(1024..4096) };
+        let size = if large {
+            o.large
+        } else {
+            rng.usize(1024..4096)
+        };
         buf.clear();
         let h = headers(
             i,
@@ -83,8 +87,8 @@ pub fn generate(dir: &Path, o: &MaildirOptions) -> Result<MaildirReport> {
             buf.len() + lines
         );
         let path = dir.join("cur").join(name);
-        let mut f = std::fs::File::create(&path)
-            .with_context(|| format!("create {}", path.display()))?;
+        let mut f =
+            std::fs::File::create(&path).with_context(|| format!("create {}", path.display()))?;
         f.write_all(&buf)?;
         if let Some((uid, gid)) = o.owner {
             std::os::unix::fs::fchown(&f, Some(uid), Some(gid))?;
@@ -148,7 +152,10 @@ mod tests {
             })
             .count();
         assert_eq!(needles, 1);
-        assert!(la.iter().any(|p| std::fs::metadata(p).unwrap().len() >= 100_000));
+        assert!(
+            la.iter()
+                .any(|p| std::fs::metadata(p).unwrap().len() >= 100_000)
+        );
         std::fs::remove_dir_all(&t).unwrap();
     }
 }

@@ -19,7 +19,10 @@ use clap::{Parser, Subcommand};
 use mailbench::message::SizeSpec;
 
 #[derive(Parser)]
-#[command(name = "mailbench", about = "Load generator of the mailstack benchmarks")]
+#[command(
+    name = "mailbench",
+    about = "Load generator of the mailstack benchmarks"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,

@@ -62,8 +62,24 @@ pub struct Filler {
 }
 
 const WORDS: &[&str] = &[
-    "mail", "server", "queue", "delivery", "mailbox", "message", "index", "latency", "quarterly",
-    "report", "meeting", "budget", "please", "review", "attached", "thanks", "regards", "project",
+    "mail",
+    "server",
+    "queue",
+    "delivery",
+    "mailbox",
+    "message",
+    "index",
+    "latency",
+    "quarterly",
+    "report",
+    "meeting",
+    "budget",
+    "please",
+    "review",
+    "attached",
+    "thanks",
+    "regards",
+    "project",
 ];
 
 impl Filler {

@@ -65,7 +65,9 @@ pub struct ImapResult {
 
 /// The size of a literal announced at the end of `line` (`{123}` or `{123+}`), if any.
 fn literal_size(line: &[u8]) -> Option<u64> {
-    let l = line.strip_suffix(b"\r\n").or_else(|| line.strip_suffix(b"\n"))?;
+    let l = line
+        .strip_suffix(b"\r\n")
+        .or_else(|| line.strip_suffix(b"\n"))?;
     let l = l.strip_suffix(b"}")?;
     let l = l.strip_suffix(b"+").unwrap_or(l);
     let open = l.iter().rposition(|&b| b == b'{')?;
@@ -91,7 +93,10 @@ pub async fn imap_until(
         if line.starts_with(prefix.as_bytes()) {
             let rest = &line[prefix.len()..];
             if !rest.starts_with(b"OK") {
-                bail!("{tag} failed: {}", String::from_utf8_lossy(&line).trim_end());
+                bail!(
+                    "{tag} failed: {}",
+                    String::from_utf8_lossy(&line).trim_end()
+                );
             }
             return Ok(r);
         }
