@@ -9,11 +9,15 @@
 //! - [`verify_dummy`] burns the same time as a real check against a fixed hash, for logins that
 //!   do not exist or are disabled, so response times do not reveal which logins exist.
 //!
-//! All three are CPU-bound (tens of milliseconds in release builds): async callers run them in
-//! `tokio::task::spawn_blocking`.
+//! All three are CPU-bound (tens of milliseconds in release builds). Async callers use
+//! [`verify_password_async`] / [`verify_dummy_async`], which run on a few dedicated threads that
+//! keep their argon2 work area (see `pool`): a burst of logins neither takes hundreds of
+//! blocking threads nor leaves the process gigabytes larger.
 
 use argon2::password_hash::phc::PasswordHash;
-use argon2::{Algorithm, Argon2, PasswordHasher, PasswordVerifier};
+use argon2::{Algorithm, Argon2, PasswordHasher};
+
+mod pool;
 
 use crate::DirectoryError;
 
@@ -35,12 +39,21 @@ pub fn hash_password(password: &str) -> Result<String, DirectoryError> {
 /// Whether `password` matches the PHC string `phc`. False when it does not match and when `phc`
 /// is malformed or not an argon2 hash. The output comparison is constant-time.
 pub fn verify_password(phc: &str, password: &str) -> bool {
-    let Ok(parsed) = PasswordHash::new(phc) else {
-        return false;
-    };
-    Argon2::default()
-        .verify_password(password.as_bytes(), &parsed)
-        .is_ok()
+    pool::verify_with(phc, password, &mut Vec::new())
+}
+
+/// [`verify_password`] on one of the password verifier threads (at most one verification per
+/// CPU at a time, each reusing its thread's argon2 work area). `Unavailable` only when the
+/// process could not start a verifier thread.
+pub async fn verify_password_async(phc: String, password: String) -> Result<bool, DirectoryError> {
+    pool::verify(phc, password).await
+}
+
+/// [`verify_dummy`] on a verifier thread: always `Ok(false)` unless no verifier thread runs.
+pub async fn verify_dummy_async(password: String) -> Result<bool, DirectoryError> {
+    pool::verify(DUMMY_HASH.to_string(), password)
+        .await
+        .map(|_| false)
 }
 
 /// Spend the time of one [`verify_password`] call against [`DUMMY_HASH`]. Always returns

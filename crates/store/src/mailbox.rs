@@ -128,8 +128,12 @@ impl Mailbox {
         let rows = self.index.changed_since(self.synced_modseq).await?;
         let mut changes = SyncChanges::default();
         let mut max_modseq = meta.highest_modseq;
+        // Meta and rows are two reads: another process may commit between them, so rows can
+        // carry UIDs at or past the `uidnext` just read; UIDNEXT stays above every UID seen.
+        let mut uidnext = meta.uidnext;
         for row in rows {
             max_modseq = max_modseq.max(row.modseq);
+            uidnext = uidnext.max(row.uid + 1);
             if row.expunged {
                 if self.messages.remove(&row.uid).is_some() {
                     changes.expunged.push(row.uid);
@@ -147,7 +151,7 @@ impl Mailbox {
         }
         self.uidvalidity = meta.uidvalidity;
         self.guid = meta.guid;
-        self.uidnext = self.uidnext.max(meta.uidnext);
+        self.uidnext = self.uidnext.max(uidnext);
         self.highest_modseq = self.highest_modseq.max(max_modseq);
         self.synced_modseq = max_modseq;
         Ok(changes)

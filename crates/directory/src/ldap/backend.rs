@@ -13,7 +13,7 @@ use super::options::{AuthMethod, LdapOptions};
 use super::pool::{BindOutcome, Pool, Servers};
 use super::schema::{Kind, Mapping, password_values};
 use super::userpassword;
-use crate::password::{DUMMY_HASH, verify_password};
+use crate::password::verify_dummy_async;
 use crate::{AuthOutcome, Directory, DirectoryError, Entry, User, normalize_address};
 
 /// Matches per lookup read at most; more than one match for an address is a directory error.
@@ -228,10 +228,7 @@ impl LdapDirectory {
                 }
             }
             AuthMethod::Compare => {
-                let password = password.to_string();
-                tokio::task::spawn_blocking(move || verify_password(DUMMY_HASH, &password))
-                    .await
-                    .map_err(|e| DirectoryError::Unavailable(format!("password check: {e}")))?;
+                verify_dummy_async(password.to_string()).await?;
             }
         }
         Ok(())

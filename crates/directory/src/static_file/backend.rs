@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use super::format::UsersFile;
-use crate::password::{DUMMY_HASH, verify_password};
+use crate::password::{DUMMY_HASH, verify_password_async};
 use crate::{AuthOutcome, Directory, DirectoryError, Entry, User, normalize_address};
 
 /// How often, at most, [`StaticDirectory`] checks whether the file changed (default).
@@ -33,7 +33,7 @@ pub const DEFAULT_RELOAD_INTERVAL: Duration = Duration::from_secs(1);
 /// - `authenticate`: the login is the canonical address (case-insensitive), not an alias. An
 ///   unknown, malformed or disabled login is checked against a dummy hash of the same cost
 ///   before [`AuthOutcome::Rejected`], so timing does not reveal which logins exist. argon2
-///   runs in `spawn_blocking`.
+///   runs on the password verifier threads.
 pub struct StaticDirectory {
     path: PathBuf,
     delimiters: String,
@@ -303,10 +303,7 @@ impl Directory for StaticDirectory {
             Some(l) => (l.phc.clone(), Some(l.user.clone())),
             None => (DUMMY_HASH.to_string(), None),
         };
-        let password = password.to_string();
-        let matched = tokio::task::spawn_blocking(move || verify_password(&phc, &password))
-            .await
-            .map_err(|e| DirectoryError::Unavailable(format!("password check failed: {e}")))?;
+        let matched = verify_password_async(phc, password.to_string()).await?;
         Ok(match user {
             Some(user) if matched => AuthOutcome::Accepted(user),
             _ => AuthOutcome::Rejected,

@@ -200,7 +200,16 @@ impl Index {
         // Opening switches the file to WAL mode, which needs a moment of exclusive access: when
         // several processes open a new index at once, SQLite answers "database is locked"
         // without waiting for its busy timeout. Retry that case for a while.
-        let (pool, lease) = pool::pool_for(path, opts);
+        let (pool, lease, check) = pool::pool_for(path, opts);
+        if check == pool::Check::Done {
+            return Ok(Index {
+                pool,
+                _lease: lease,
+                dir: dir.to_path_buf(),
+                path: path.to_path_buf(),
+                fsync,
+            });
+        }
         let mut attempt = 0u32;
         let mut conn = loop {
             match pool.acquire().await {
@@ -213,14 +222,16 @@ impl Index {
             }
         };
         pool::opened(path);
-        let check: String = sqlx::query_scalar("PRAGMA quick_check")
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(classify)?;
-        drop(conn);
-        if check != "ok" {
-            return Err(OpenError::Corrupt(format!("quick_check: {check}")));
+        if check == pool::Check::Full {
+            let result: String = sqlx::query_scalar("PRAGMA quick_check")
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(classify)?;
+            if result != "ok" {
+                return Err(OpenError::Corrupt(format!("quick_check: {result}")));
+            }
         }
+        drop(conn);
         let mut idx = Index {
             pool,
             _lease: lease,
@@ -230,6 +241,7 @@ impl Index {
         };
         let version = idx.user_version().await.map_err(classify)?;
         if version == SCHEMA_VERSION {
+            pool::checked(&idx._lease);
             return Ok(idx);
         }
         if version != 0 {
@@ -238,7 +250,10 @@ impl Index {
             )));
         }
         match rebuild::initialize(&mut idx).await {
-            Ok(()) => Ok(idx),
+            Ok(()) => {
+                pool::checked(&idx._lease);
+                Ok(idx)
+            }
             Err(StoreError::Index { source, .. }) if is_corruption(&source) => {
                 Err(OpenError::Corrupt(source.to_string()))
             }

@@ -7,7 +7,11 @@
 //! serialised by SQLite (`BEGIN IMMEDIATE`) anyway, so a handful of connections loses nothing.
 //!
 //! A pool lives while some `Index` of its file is open (a [`Lease`]); when the last one goes,
-//! the pool closes, so a file nobody has open is looked at afresh (and checked) next time.
+//! the pool closes. The integrity check (`PRAGMA quick_check`, which reads the whole file)
+//! runs when a pool first opens its file, not at every open of an `Index`: later `Index`es
+//! sharing the pool skip it, and so does a new pool when the file is unchanged (same inode,
+//! length, mtime and SQLite header) since a checked pool closed it — lmtp-mda opens a folder
+//! for every delivery, and a check of a 100 000-message index costs tens of milliseconds.
 //! A pool belongs to one file: when the index at the path is another file (rebuilt, the
 //! folder deleted and created again), a new pool is made and the old one closes.
 
@@ -34,7 +38,26 @@ struct Entry {
     file: Option<(u64, u64)>,
     /// Open `Index`es using the pool (leases).
     users: usize,
+    /// `PRAGMA quick_check` and the schema version passed on this file through this pool.
+    checked: bool,
 }
+
+/// What a file looked like: inode, length, mtime and its SQLite header (the first 100 bytes;
+/// mtime alone misses a change within one clock tick).
+type Stamp = (u64, u64, i64, i64, Vec<u8>);
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).ok()?;
+    let m = f.metadata().ok()?;
+    let mut header = Vec::with_capacity(100);
+    (&mut f).take(100).read_to_end(&mut header).ok()?;
+    Some((m.ino(), m.len(), m.mtime(), m.mtime_nsec(), header))
+}
+
+/// Files a checked pool closed, as they were right after it closed them.
+static VERIFIED: LazyLock<Mutex<HashMap<PathBuf, Stamp>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
 
 /// An `Index`'s share of its file's pool; dropping the last one closes the pool.
 #[derive(Debug)]
@@ -53,7 +76,7 @@ impl Drop for Lease {
         if e.users == 0
             && let Some(e) = pools.remove(&self.path)
         {
-            close_later(e.pool);
+            close_later(e.pool, e.checked.then(|| self.path.clone()));
         }
     }
 }
@@ -66,10 +89,22 @@ fn file_id(path: &Path) -> Option<(u64, u64)> {
     std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
-/// The pool for the index at `path` (connecting lazily with `options`), and the lease that
-/// keeps it open. A pool whose file is not known yet is being opened by another `Index` right
-/// now and is shared too.
-pub(super) fn pool_for(path: &Path, options: SqliteConnectOptions) -> (SqlitePool, Lease) {
+/// What opening an `Index` must still check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Check {
+    /// Nothing: the pool is open and checked its file.
+    Done,
+    /// The schema version, not the integrity (the file is unchanged since a checked pool
+    /// closed it).
+    Schema,
+    /// Integrity and schema.
+    Full,
+}
+
+/// The pool for the index at `path` (connecting lazily with `options`), the lease that keeps
+/// it open, and what is left to check (see the module doc). A pool whose file is not known
+/// yet is being opened by another `Index` right now and is shared too.
+pub(super) fn pool_for(path: &Path, options: SqliteConnectOptions) -> (SqlitePool, Lease, Check) {
     let current = file_id(path);
     let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(e) = pools.get_mut(path)
@@ -81,7 +116,8 @@ pub(super) fn pool_for(path: &Path, options: SqliteConnectOptions) -> (SqlitePoo
             path: path.to_path_buf(),
             id: e.id,
         };
-        return (e.pool.clone(), lease);
+        let check = if e.checked { Check::Done } else { Check::Full };
+        return (e.pool.clone(), lease, check);
     }
     let pool = SqlitePoolOptions::new()
         .max_connections(MAX_CONNECTIONS)
@@ -96,15 +132,38 @@ pub(super) fn pool_for(path: &Path, options: SqliteConnectOptions) -> (SqlitePoo
         id,
         file: None,
         users: 1,
+        checked: false,
     };
     if let Some(old) = pools.insert(path.to_path_buf(), entry) {
-        close_later(old.pool);
+        close_later(old.pool, None);
     }
     let lease = Lease {
         path: path.to_path_buf(),
         id,
     };
-    (pool, lease)
+    let verified = VERIFIED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(path);
+    let unchanged = verified.is_some() && verified == stamp(path);
+    (
+        pool,
+        lease,
+        if unchanged {
+            Check::Schema
+        } else {
+            Check::Full
+        },
+    )
+}
+
+/// The file of `lease`'s pool passed its integrity check (or is unchanged since the last one)
+/// and has the current schema: later opens through the pool skip the checks.
+pub(super) fn checked(lease: &Lease) {
+    let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(e) = pools.get_mut(&lease.path).filter(|e| e.id == lease.id) {
+        e.checked = true;
+    }
 }
 
 /// A connection of the pool opened the file: remember which file it is.
@@ -120,14 +179,34 @@ pub(super) fn opened(path: &Path) {
 /// The index at `path` is being moved aside or replaced: no new connection to it.
 pub(super) fn forget(path: &Path) {
     let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+    VERIFIED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(path);
     if let Some(old) = pools.remove(path) {
-        close_later(old.pool);
+        close_later(old.pool, None);
     }
 }
 
-fn close_later(pool: SqlitePool) {
+/// Close `pool`; with `verified`, remember how its (checked) file looks once closed (closing
+/// checkpoints the WAL into it).
+fn close_later(pool: SqlitePool, verified: Option<PathBuf>) {
     // Connections in use finish their statement first; nothing waits for that here.
     if let Ok(rt) = tokio::runtime::Handle::try_current() {
-        rt.spawn(async move { pool.close().await });
+        rt.spawn(async move {
+            pool.close().await;
+            if let Some(path) = verified
+                && let Some(s) = stamp(&path)
+            {
+                let pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+                // Not when a new pool opened the file meanwhile: it decides for itself.
+                if !pools.contains_key(&path) {
+                    VERIFIED
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(path, s);
+                }
+            }
+        });
     }
 }

@@ -155,6 +155,56 @@ async fn schema_mismatch_is_rebuilt() {
 }
 
 #[tokio::test]
+async fn a_reopened_index_shares_its_pool_and_skips_the_check() {
+    let (_t, d) = maildir();
+    let path = d.join(INDEX_FILE);
+    let first = Index::open(&d, false).await.unwrap();
+    let again = Index::open(&d, false).await.unwrap();
+    let opts = || sqlx::sqlite::SqliteConnectOptions::new().filename(&path);
+    // While one is open, the pool is shared, checked.
+    let (_, lease, check) = super::pool::pool_for(&path, opts());
+    assert_eq!(
+        check,
+        super::pool::Check::Done,
+        "an open pool remembers its check"
+    );
+    drop(lease);
+    drop(first);
+    drop(again);
+    // Nobody has it open: the pool closes; an unchanged file needs no check next time.
+    let wait_verified = || async {
+        for _ in 0..200 {
+            let (_, lease, check) = super::pool::pool_for(&path, opts());
+            drop(lease);
+            if check == super::pool::Check::Schema {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        false
+    };
+    let idx = Index::open(&d, false).await.unwrap();
+    drop(idx);
+    assert!(
+        wait_verified().await,
+        "unchanged since a checked pool closed it"
+    );
+    // A changed file is checked again.
+    let idx = Index::open(&d, false).await.unwrap();
+    drop(idx);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[99] ^= 0xff;
+    fs::write(&path, &bytes).unwrap();
+    let (_, _lease, check) = super::pool::pool_for(&path, opts());
+    assert_eq!(
+        check,
+        super::pool::Check::Full,
+        "a changed file is checked again"
+    );
+}
+
+#[tokio::test]
 async fn insert_new_appends_uidlist() {
     let (_t, d) = maildir();
     let mut idx = Index::open(&d, false).await.unwrap();
