@@ -8,16 +8,14 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use mailstack_config::Config;
 use mailstack_directory::{AuthThrottle, Directory, DirectoryError};
-use mailstack_net::{Admission, ImplicitTls, NetError, ReloadingTlsAcceptor, Shutdown};
+use mailstack_net::{ImplicitTls, NetError, ReloadingTlsAcceptor, Shutdown};
 use mailstack_store::{Store, StoreError, StoreOptions};
 use mailstack_telemetry::{
     Metrics, Readiness, TelemetryError, bind_admin, counted_server, spawn_admin,
 };
-use tokio::io::AsyncWriteExt;
 
 use crate::learn::{self, LearnError, SpamLearner};
 use crate::proto::Limits;
@@ -47,9 +45,6 @@ pub enum ServiceError {
     #[error(transparent)]
     Learn(#[from] LearnError),
 }
-
-/// Time allowed for the TLS handshake on the implicit-TLS port.
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The session settings `[imap]` gives, with a new failed-login throttle.
 pub fn session_config(config: &Config, starttls: Option<ReloadingTlsAcceptor>) -> ImapConfig {
@@ -192,21 +187,11 @@ pub async fn run_imap_with(
                 let tls = tls.clone();
                 let implicit_tls = implicit_tls.clone();
                 async move {
-                    let mut conn = conn;
-                    if implicit_tls.applies_to(&peer) {
-                        let Some(tls) = tls else { return };
-                        let handshake =
-                            ImplicitTls::handshake(conn, &tls, &peer, TLS_HANDSHAKE_TIMEOUT);
-                        let Some(c) = handshake.await else { return };
-                        conn = c;
-                    }
-                    if let Admission::OverLimit(_) = admission {
-                        let _ = conn
-                            .write_all(b"* BYE [UNAVAILABLE] Too many connections, try later\r\n")
-                            .await;
-                        let _ = conn.shutdown().await;
-                        return;
-                    }
+                    let over_limit = b"* BYE [UNAVAILABLE] Too many connections, try later
+";
+                    let admitted =
+                        implicit_tls.admit(conn, tls.as_ref(), &peer, &admission, over_limit);
+                    let Some(conn) = admitted.await else { return };
                     let ending = run_imap_session(
                         conn,
                         peer.to_string(),

@@ -5,15 +5,13 @@
 //! TLS with the reloading certificate, and the process's shared [`AuthThrottle`].
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use mailstack_config::Config;
 use mailstack_directory::{AuthThrottle, Directory};
-use mailstack_net::{Admission, ImplicitTls, NetError, ReloadingTlsAcceptor, Shutdown};
+use mailstack_net::{ImplicitTls, NetError, ReloadingTlsAcceptor, Shutdown};
 use mailstack_store::Store;
 use mailstack_store::sieve::SieveQuota;
 use mailstack_telemetry::{Metrics, Readiness, counted_server};
-use tokio::io::AsyncWriteExt;
 
 use crate::proto::Limits;
 use crate::session::{SieveConfig, run_managesieve_session};
@@ -26,9 +24,6 @@ pub enum ServiceError {
     #[error("managesieve: {0}")]
     Net(#[from] NetError),
 }
-
-/// Time allowed for the TLS handshake on an implicit-TLS listener.
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What the service shares with the rest of its process (imap-server).
 #[derive(Clone)]
@@ -128,21 +123,11 @@ pub async fn run_managesieve(
                 let tls = tls.clone();
                 let implicit_tls = implicit_tls.clone();
                 async move {
-                    let mut conn = conn;
-                    if implicit_tls.applies_to(&peer) {
-                        let Some(tls) = tls else { return };
-                        let handshake =
-                            ImplicitTls::handshake(conn, &tls, &peer, TLS_HANDSHAKE_TIMEOUT);
-                        let Some(c) = handshake.await else { return };
-                        conn = c;
-                    }
-                    if let Admission::OverLimit(_) = admission {
-                        let _ = conn
-                            .write_all(b"BYE (TRYLATER) \"Too many connections, try later\"\r\n")
-                            .await;
-                        let _ = conn.shutdown().await;
-                        return;
-                    }
+                    let over_limit = b"BYE (TRYLATER) \"Too many connections, try later\"
+";
+                    let admitted =
+                        implicit_tls.admit(conn, tls.as_ref(), &peer, &admission, over_limit);
+                    let Some(conn) = admitted.await else { return };
                     let ending = run_managesieve_session(
                         conn,
                         peer.to_string(),

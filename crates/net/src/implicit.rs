@@ -8,7 +8,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{Connection, ListenAddr, Listener, NetError, Peer, ReloadingTlsAcceptor};
+use tokio::io::AsyncWriteExt;
+
+use crate::{Admission, Connection, ListenAddr, Listener, NetError, Peer, ReloadingTlsAcceptor};
+
+/// How long a client may take over a TLS handshake (implicit TLS or STARTTLS).
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The local addresses of the implicit-TLS listeners. Cheap to clone.
 #[derive(Debug, Clone, Default)]
@@ -53,6 +58,30 @@ impl ImplicitTls {
         self.addrs.iter().any(|l| {
             l.port() == local.port() && (l.ip().is_unspecified() || l.ip().to_canonical() == ip)
         })
+    }
+
+    /// The first steps of every session of a server with implicit-TLS listeners: the TLS
+    /// handshake when `peer` came in on one of them (needs `tls`), then, when the server is
+    /// over a connection limit, the protocol's refusal `over_limit` written and the connection
+    /// closed. `Some` connection to speak the protocol on, `None` when the session is over.
+    pub async fn admit(
+        &self,
+        conn: Connection,
+        tls: Option<&ReloadingTlsAcceptor>,
+        peer: &Peer,
+        admission: &Admission,
+        over_limit: &[u8],
+    ) -> Option<Connection> {
+        let mut conn = conn;
+        if self.applies_to(peer) {
+            conn = ImplicitTls::handshake(conn, tls?, peer, TLS_HANDSHAKE_TIMEOUT).await?;
+        }
+        if let Admission::OverLimit(_) = admission {
+            let _ = conn.write_all(over_limit).await;
+            let _ = conn.shutdown().await;
+            return None;
+        }
+        Some(conn)
     }
 
     /// The handshake, within `timeout`. `None` when it failed or took too long (logged at

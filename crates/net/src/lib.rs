@@ -76,7 +76,7 @@ mod tls;
 pub use addr::ListenAddr;
 pub use connection::{Connection, Peer, TlsInfo};
 pub use error::{NetError, describe_listen_error};
-pub use implicit::ImplicitTls;
+pub use implicit::{ImplicitTls, TLS_HANDSHAKE_TIMEOUT};
 pub use listener::Listener;
 pub use selfsigned::{ensure_self_signed, generate_self_signed};
 pub use server::{

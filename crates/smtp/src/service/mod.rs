@@ -19,7 +19,9 @@ use std::sync::Arc;
 
 use mailstack_config::{Cidr, Config};
 use mailstack_directory::{Directory, DirectoryError};
-use mailstack_net::{Admission, ImplicitTls, NetError, ReloadingTlsAcceptor, Server, Shutdown};
+use mailstack_net::{
+    Admission, ImplicitTls, NetError, ReloadingTlsAcceptor, Server, Shutdown, TLS_HANDSHAKE_TIMEOUT,
+};
 use mailstack_store::{Store, StoreError, StoreOptions};
 use mailstack_telemetry::TelemetryError;
 
@@ -91,9 +93,6 @@ pub(crate) struct Access {
     /// Connections to these listeners start with a TLS handshake (465).
     pub(crate) implicit_tls: Option<(ImplicitTls, ReloadingTlsAcceptor)>,
 }
-
-/// Time allowed for the TLS handshake on an implicit-TLS port.
-const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// [`serve_sessions`] with implicit TLS on some listeners.
 pub(crate) async fn serve_sessions_with<H: MailHandler>(
