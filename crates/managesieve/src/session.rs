@@ -21,7 +21,7 @@ use std::time::Duration;
 use base64::Engine;
 use mailstack_directory::sasl::{self, LOGIN_PASSWORD_PROMPT, LOGIN_USERNAME_PROMPT, SaslError};
 use mailstack_directory::{AuthOutcome, AuthThrottle, Directory};
-use mailstack_net::{ReloadingTlsAcceptor, SessionStream, Shutdown};
+use mailstack_net::{ReloadingTlsAcceptor, SessionStream, Shutdown, TLS_HANDSHAKE_TIMEOUT};
 use mailstack_store::Store;
 use mailstack_store::sieve::{QuotaKind, SieveError, SieveQuota, SieveScripts};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -90,9 +90,6 @@ pub enum Ending {
     /// An I/O error or a failed TLS handshake.
     IoError,
 }
-
-/// Time allowed for the TLS handshake after STARTTLS.
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Run one ManageSieve session until LOGOUT, disconnect, timeout or shutdown.
 pub async fn run_managesieve_session<S: SessionStream>(

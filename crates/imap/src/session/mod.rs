@@ -57,7 +57,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mailstack_directory::{AuthThrottle, Directory};
-use mailstack_net::{ReloadingTlsAcceptor, SessionStream};
+use mailstack_net::{ReloadingTlsAcceptor, SessionStream, TLS_HANDSHAKE_TIMEOUT};
 use mailstack_store::{Quota, Store, UserStore};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -134,8 +134,6 @@ const OUT_FLUSH_AT: usize = 64 * 1024;
 /// (an APPEND upload) and shrinks back after: an idle session holds only the small one.
 const READ_BUFFER_IDLE: usize = 1024;
 const READ_BUFFER_BUSY: usize = 16 * 1024;
-/// Time allowed for the TLS handshake after STARTTLS.
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why a session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
