@@ -391,6 +391,51 @@ class RoundcubeTest(unittest.TestCase):
         wait_for(lambda: any(subject.encode() in m for m in self.stack.messages(ALICE, "Sent")),
                  what="the copy in Alice's Sent folder")
 
+    def test_vacation_rule_from_the_managesieve_plugin_is_stored_and_replies(self):
+        # Settings -> Out of Office (managesieve plugin, talking ManageSieve to imap-server):
+        # the rule is saved as the active script in Dovecot's layout and lmtp-mda answers with
+        # it (the reply to a local sender goes through smtp-mta's relay listener back to her).
+        carol = "carol@example.com"
+        subject = self.subject()
+        self.login_ok(carol)
+        d = self.driver
+        d.get(self.url + "?_task=settings&_action=plugin.managesieve-vacation")
+        reason = self.wait().until(EC.visibility_of_element_located((By.ID, "vacation_reason")))
+        d.find_element(By.ID, "vacation_subject").send_keys(f"Away {subject}")
+        reason.send_keys("I am out of the office this week.")
+        d.execute_script("var s = document.getElementById('vacation_status'); s.value = 'on';"
+                         "s.dispatchEvent(new Event('change'));")
+        self.screenshot("vacation-form")
+        d.execute_script("rcmail.command('plugin.managesieve-save')")
+        home = os.path.join(self.stack.store, "example.com", "carol")
+        link = os.path.join(home, ".dovecot.sieve")
+        # The plugin creates and activates an empty script at its first visit; the rule comes
+        # with the save.
+        def active_script():
+            if not os.path.islink(link):
+                return None
+            with open(os.path.join(home, os.readlink(link))) as f:
+                text = f.read()
+            return text if "vacation" in text else None
+        wait_for(active_script, what="the vacation rule in the active script")
+        self.assertRegex(os.readlink(link), r"^sieve/[^/]+\.sieve$")
+        script = active_script()
+        self.assertIn("vacation", script)
+        self.assertIn(f"Away {subject}", script)
+        self.assertIn("I am out of the office this week.", script)
+        log = self.logs()
+        self.assertNotIn("PHP Error", log)
+        # A message from a local sender gets the reply, with the RFC 3834 header.
+        with smtplib.SMTP("127.0.0.1", self.stack.smtp_port, timeout=30) as c:
+            c.ehlo("sender.test")
+            c.sendmail(ALICE, [carol], f"From: <{ALICE}>\r\nTo: <{carol}>\r\n"
+                                       f"Subject: question {subject}\r\n\r\nAre you there?\r\n")
+        wait_for(lambda: any(f"Away {subject}".encode() in m for m in self.stack.messages(ALICE)),
+                 timeout=60, what="the vacation reply in alice's INBOX")
+        reply = next(m for m in self.stack.messages(ALICE) if f"Away {subject}".encode() in m)
+        self.assertIn(b"Auto-Submitted: auto-replied", reply)
+        self.assertIn(b"Return-Path: <>", reply)
+
     def test_container_runs_as_www_data_with_a_read_only_root(self):
         uid = docker("exec", self.container, "id", "-u").stdout.strip()
         self.assertEqual(uid, "33")  # www-data
