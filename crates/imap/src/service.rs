@@ -187,8 +187,7 @@ pub async fn run_imap_with(
                 let tls = tls.clone();
                 let implicit_tls = implicit_tls.clone();
                 async move {
-                    let over_limit = b"* BYE [UNAVAILABLE] Too many connections, try later
-";
+                    let over_limit = b"* BYE [UNAVAILABLE] Too many connections, try later\r\n";
                     let admitted =
                         implicit_tls.admit(conn, tls.as_ref(), &peer, &admission, over_limit);
                     let Some(conn) = admitted.await else { return };

@@ -123,8 +123,7 @@ pub async fn run_managesieve(
                 let tls = tls.clone();
                 let implicit_tls = implicit_tls.clone();
                 async move {
-                    let over_limit = b"BYE (TRYLATER) \"Too many connections, try later\"
-";
+                    let over_limit = b"BYE (TRYLATER) \"Too many connections, try later\"\r\n";
                     let admitted =
                         implicit_tls.admit(conn, tls.as_ref(), &peer, &admission, over_limit);
                     let Some(conn) = admitted.await else { return };
