@@ -316,3 +316,46 @@ class ImapHostileInputTests(StackTest):
         self.assertLess(rss_kib(self.pid) - before, 64 * 1024)
         self.assert_still_serving()
         raw.sock.close()
+
+
+class ConnectionLimitTests(ImapStackTest):
+    """Over `max_connections_per_ip`, imap-server answers with the protocol's refusal, a whole
+    CRLF-terminated line, and closes: IMAP on the STARTTLS and implicit-TLS ports, ManageSieve
+    on its own listener."""
+
+    stack_extra = {"imap": {"max_connections_per_ip": 1},
+                   "managesieve": {"max_connections_per_ip": 1}}
+
+    def refusal(self, connect):
+        first = connect()
+        try:
+            greeting = first.recv(4096)
+            self.assertTrue(greeting, "the first connection is served")
+            second = connect()
+            try:
+                data = b""
+                while True:
+                    chunk = second.recv(4096)
+                    if not chunk:
+                        return data
+                    data += chunk
+            finally:
+                second.close()
+        finally:
+            first.close()
+
+    def test_over_the_limit_is_refused_with_a_crlf_line(self):
+        s = self.stack
+        plain = lambda: socket.create_connection(("127.0.0.1", s.imap_port), timeout=30)  # noqa: E731
+        self.assertEqual(self.refusal(plain),
+                         b"* BYE [UNAVAILABLE] Too many connections, try later\r\n")
+        ctx = s.tls_context()
+
+        def tls():
+            sock = socket.create_connection(("127.0.0.1", s.imaps_port), timeout=30)
+            return ctx.wrap_socket(sock)
+        self.assertEqual(self.refusal(tls),
+                         b"* BYE [UNAVAILABLE] Too many connections, try later\r\n")
+        sieve = lambda: socket.create_connection(("127.0.0.1", s.sieve_port), timeout=30)  # noqa: E731
+        self.assertEqual(self.refusal(sieve),
+                         b'BYE (TRYLATER) "Too many connections, try later"\r\n')
