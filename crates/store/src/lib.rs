@@ -129,6 +129,14 @@ impl Store {
         })
     }
 
+    /// Close the index connections no open mailbox uses now, and wait until they are closed.
+    /// Unused, they stay open for a few seconds so that the next open of the folder finds them
+    /// ready; this lets them go at once (before the files are handed to another program, at
+    /// shutdown, in tests).
+    pub async fn close_unused_indexes(&self) {
+        index::close_unused().await;
+    }
+
     /// The store of one user. Refuses domains and local parts that are
     /// empty, `.`/`..`, start with `.` or `~`, contain `..`, `/`, `\` or
     /// control characters; lower-cases the domain. Does not touch the disk.

@@ -1,7 +1,6 @@
 //! An open mailbox: a snapshot of its messages as of the last sync, and the
 //! operations IMAP needs (flags, expunge, append, copy).
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
@@ -15,8 +14,13 @@ use crate::maildir::sync::find_basename;
 use crate::user::UserStore;
 
 mod condstore;
+mod message_map;
+mod shared;
 
 pub use condstore::{ConditionalStore, ModSeqChanges};
+pub(crate) use shared::forget as forget_shared_snapshot;
+
+use message_map::MessageMap;
 
 /// Metadata of one message, as of the mailbox's last sync.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,8 +80,12 @@ pub struct Mailbox {
     highest_modseq: u64,
     synced_modseq: u64,
     guid: String,
-    messages: BTreeMap<u32, MessageMeta>,
+    messages: MessageMap,
     quota: Quota,
+    /// (device, inode) of the index file: which shared snapshots fit (see `shared`).
+    index_file: Option<(u64, u64)>,
+    /// The index's random id, as of the last sync (see `shared`).
+    index_id: i64,
 }
 
 impl Mailbox {
@@ -86,7 +94,8 @@ impl Mailbox {
         user: UserStore,
         mut index: Index,
     ) -> Result<Mailbox, StoreError> {
-        index.sync_with_disk().await?;
+        let current = index.sync_with_disk().await?;
+        let index_file = index.file_id();
         let mut mb = Mailbox {
             name,
             user,
@@ -96,11 +105,62 @@ impl Mailbox {
             highest_modseq: 0,
             synced_modseq: 0,
             guid: String::new(),
-            messages: BTreeMap::new(),
+            messages: MessageMap::default(),
             quota: Quota::UNLIMITED,
+            index_file,
+            index_id: 0,
         };
-        mb.refresh().await?;
+        let meta = match current {
+            Some(meta) => meta,
+            None => mb.index.meta().await?,
+        };
+        if let Some(built) = mb.index.take_built() {
+            // Freshly built from the Maildir: the rows are at hand.
+            mb.uidvalidity = built.uidvalidity;
+            mb.guid = built.guid;
+            mb.uidnext = built.next_uid;
+            mb.highest_modseq = built.modseq;
+            mb.synced_modseq = built.modseq;
+            for row in &built.rows {
+                let m = mb.meta_of(row);
+                mb.messages.insert(m);
+            }
+        } else if let Some(s) = index_file.and_then(|f| shared::get(mb.index.dir(), f))
+            && meta.index_id == s.index_id
+            && meta.uidvalidity == s.uidvalidity
+            && meta.guid == s.guid
+            && meta.highest_modseq >= s.synced_modseq
+        {
+            // The newest snapshot of this index in the process: only later rows are read.
+            mb.uidvalidity = s.uidvalidity;
+            mb.guid = s.guid;
+            mb.uidnext = s.uidnext;
+            mb.highest_modseq = s.highest_modseq;
+            mb.synced_modseq = s.synced_modseq;
+            mb.messages = s.messages;
+        }
+        mb.refresh_after(meta).await?;
+        mb.share();
         Ok(mb)
+    }
+
+    /// Offer this snapshot to the other mailboxes of the process (see `shared`).
+    fn share(&self) {
+        if let Some(file) = self.index_file {
+            shared::put(
+                self.index.dir(),
+                &shared::Snapshot {
+                    file,
+                    index_id: self.index_id,
+                    uidvalidity: self.uidvalidity,
+                    guid: self.guid.clone(),
+                    uidnext: self.uidnext,
+                    highest_modseq: self.highest_modseq,
+                    synced_modseq: self.synced_modseq,
+                    messages: self.messages.clone(),
+                },
+            );
+        }
     }
 
     fn meta_of(&self, row: &MsgRow) -> MessageMeta {
@@ -125,6 +185,11 @@ impl Mailbox {
     /// Pull index changes since the last refresh into the snapshot.
     async fn refresh(&mut self) -> Result<SyncChanges, StoreError> {
         let meta = self.index.meta().await?;
+        self.refresh_after(meta).await
+    }
+
+    /// [`Mailbox::refresh`] with the meta row just read.
+    async fn refresh_after(&mut self, meta: crate::index::Meta) -> Result<SyncChanges, StoreError> {
         let rows = self.index.changed_since(self.synced_modseq).await?;
         let mut changes = SyncChanges::default();
         let mut max_modseq = meta.highest_modseq;
@@ -135,13 +200,13 @@ impl Mailbox {
             max_modseq = max_modseq.max(row.modseq);
             uidnext = uidnext.max(row.uid + 1);
             if row.expunged {
-                if self.messages.remove(&row.uid).is_some() {
+                if self.messages.remove(row.uid).is_some() {
                     changes.expunged.push(row.uid);
                 }
                 continue;
             }
             let m = self.meta_of(&row);
-            match self.messages.insert(row.uid, m.clone()) {
+            match self.messages.insert(m.clone()) {
                 None => changes.new_uids.push(row.uid),
                 Some(old) if old.flags != m.flags || old.keywords != m.keywords => {
                     changes.flag_changes.push(row.uid)
@@ -151,6 +216,7 @@ impl Mailbox {
         }
         self.uidvalidity = meta.uidvalidity;
         self.guid = meta.guid;
+        self.index_id = meta.index_id;
         self.uidnext = self.uidnext.max(uidnext);
         self.highest_modseq = self.highest_modseq.max(max_modseq);
         self.synced_modseq = max_modseq;
@@ -159,8 +225,14 @@ impl Mailbox {
 
     /// Sync with the Maildir and with other processes' index changes.
     pub async fn sync(&mut self) -> Result<SyncChanges, StoreError> {
-        self.index.sync_with_disk().await?;
-        self.refresh().await
+        let changes = match self.index.sync_with_disk().await? {
+            Some(meta) => self.refresh_after(meta).await?,
+            None => self.refresh().await?,
+        };
+        if !changes.is_empty() {
+            self.share();
+        }
+        Ok(changes)
     }
 
     /// The mailbox name (`INBOX` or the UTF-8 folder name).
@@ -200,15 +272,36 @@ impl Mailbox {
         Ok(self.messages.values().cloned().collect())
     }
 
+    /// The messages of the snapshot, by ascending UID, without copying them.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &MessageMeta> + '_ {
+        self.messages.values()
+    }
+
+    /// The UIDs of the snapshot, ascending; the list is shared by the sessions that have the
+    /// same snapshot, so do not keep it longer than needed (or share it on purpose).
+    pub fn uids(&self) -> std::sync::Arc<Vec<u32>> {
+        self.messages.uid_list()
+    }
+
+    /// Number of messages in the snapshot.
+    pub fn len(&self) -> usize {
+        self.messages.len()
+    }
+
+    /// Whether the snapshot holds no message.
+    pub fn is_empty(&self) -> bool {
+        self.messages.len() == 0
+    }
+
     /// One message of the snapshot.
     pub fn message(&self, uid: u32) -> Option<&MessageMeta> {
-        self.messages.get(&uid)
+        self.messages.get(uid)
     }
 
     /// Path of a message's file as of the snapshot (another process may
     /// have renamed it since; [`Mailbox::open_message`] follows renames).
     pub fn message_path(&self, uid: u32) -> Option<PathBuf> {
-        self.messages.get(&uid).map(|m| m.path.clone())
+        self.messages.get(uid).map(|m| m.path.clone())
     }
 
     /// Open a message file for reading, following a rename by another
@@ -216,7 +309,7 @@ impl Mailbox {
     pub async fn open_message(&self, uid: u32) -> Result<std::fs::File, StoreError> {
         let m = self
             .messages
-            .get(&uid)
+            .get(uid)
             .ok_or(StoreError::MessageNotFound(uid))?;
         let path = m.path.clone();
         let dir = self.index.dir().to_path_buf();
@@ -253,7 +346,7 @@ impl Mailbox {
         let row = self.index.set_flags(uid, flags, keywords).await?;
         self.highest_modseq = self.highest_modseq.max(row.modseq);
         let m = self.meta_of(&row);
-        self.messages.insert(uid, m);
+        self.messages.insert(m);
         Ok(row.modseq)
     }
 
@@ -263,7 +356,7 @@ impl Mailbox {
         let done = self.index.expunge(uids).await?;
         let (mut bytes, mut count) = (0i64, 0i64);
         for (row, removed) in &done {
-            self.messages.remove(&row.uid);
+            self.messages.remove(row.uid);
             self.highest_modseq = self.highest_modseq.max(row.modseq);
             if *removed {
                 bytes += row.size as i64;
@@ -325,7 +418,7 @@ impl Mailbox {
         self.uidnext = self.uidnext.max(row.uid + 1);
         self.highest_modseq = self.highest_modseq.max(row.modseq);
         let m = self.meta_of(row);
-        self.messages.insert(row.uid, m);
+        self.messages.insert(m);
     }
 
     /// Copy messages into `dest` (IMAP COPY): hard links when possible,
@@ -340,7 +433,7 @@ impl Mailbox {
     ) -> Result<Vec<(u32, u32)>, StoreError> {
         let sources: Vec<MessageMeta> = uids
             .iter()
-            .filter_map(|u| self.messages.get(u).cloned())
+            .filter_map(|&u| self.messages.get(u).cloned())
             .collect();
         if sources.is_empty() {
             return Ok(Vec::new());

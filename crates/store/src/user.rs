@@ -393,6 +393,7 @@ impl UserStore {
                 crate::maildir::filename::unique_base()
             ));
             fs::rename(&dir, &trash).at(&dir)?;
+            crate::mailbox::forget_shared_snapshot(&dir);
             fs::remove_dir_all(&trash).at(&trash)?;
             quota::recalculate(&maildir)
         })
@@ -454,6 +455,7 @@ impl UserStore {
             }
             for (a, b) in moves {
                 fs::rename(&a, &b).at(&a)?;
+                crate::mailbox::forget_shared_snapshot(&a);
             }
             if fsync {
                 layout::fsync_dir(&maildir)?;

@@ -7,7 +7,11 @@
 //! serialised by SQLite (`BEGIN IMMEDIATE`) anyway, so a handful of connections loses nothing.
 //!
 //! A pool lives while some `Index` of its file is open (a [`Lease`]); when the last one goes,
-//! the pool closes. The integrity check (`PRAGMA quick_check`, which reads the whole file)
+//! the pool closes [`KEEP_UNUSED`] later unless the folder is opened again meanwhile. Opens
+//! through a pool that is still open skip the checks, so a schema another process changed
+//! meanwhile is noticed once the pool has closed. A kept pool whose file changed meanwhile (inode,
+//! length, mtime or header: another process checkpointed into it, or wrote garbage) is not
+//! taken up again: the next open makes a new pool and checks the file, as after a close. The integrity check (`PRAGMA quick_check`, which reads the whole file)
 //! runs when a pool first opens its file, not at every open of an `Index`: later `Index`es
 //! sharing the pool skip it, and so does a new pool when the file is unchanged (same inode,
 //! length, mtime and SQLite header) since a checked pool closed it — lmtp-mda opens a folder
@@ -26,7 +30,7 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
 /// Connections open at once to one index.
-pub(super) const MAX_CONNECTIONS: u32 = 4;
+pub(super) const MAX_CONNECTIONS: u32 = 2;
 /// A connection unused this long is closed (and its thread ends).
 pub(super) const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -40,6 +44,12 @@ struct Entry {
     users: usize,
     /// `PRAGMA quick_check` and the schema version passed on this file through this pool.
     checked: bool,
+    /// Counts the times the last lease went: a keep timer closes the pool only if no lease
+    /// came and went since it started.
+    released: u64,
+    /// The file as it was when the last lease went: a kept pool is taken up again only while
+    /// the file still looks so (else it is checked anew, as after a close).
+    released_stamp: Option<Stamp>,
 }
 
 /// What a file looked like: inode, length, mtime and its SQLite header (the first 100 bytes;
@@ -73,11 +83,50 @@ impl Drop for Lease {
             return;
         };
         e.users = e.users.saturating_sub(1);
-        if e.users == 0
-            && let Some(e) = pools.remove(&self.path)
-        {
-            close_later(e.pool, e.checked.then(|| self.path.clone()));
+        if e.users > 0 {
+            return;
         }
+        e.released += 1;
+        e.released_stamp = stamp(&self.path);
+        let released = e.released;
+        // Kept open for a while: the next open of the folder (the next SELECT, the next
+        // delivery into it) reuses the pool and its connection instead of opening the file,
+        // setting it up and checking its schema again.
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                let (path, id) = (self.path.clone(), self.id);
+                drop(pools);
+                rt.spawn(async move {
+                    tokio::time::sleep(KEEP_UNUSED).await;
+                    close_if_unused(&path, id, released);
+                });
+            }
+            Err(_) => {
+                if let Some(e) = pools.remove(&self.path) {
+                    close_later(e.pool, None);
+                }
+            }
+        }
+    }
+}
+
+/// How long a pool no `Index` uses stays open.
+#[cfg(not(test))]
+pub(super) const KEEP_UNUSED: Duration = Duration::from_secs(10);
+/// How long a pool no `Index` uses stays open (short in tests, which wait for it).
+#[cfg(test)]
+pub(super) const KEEP_UNUSED: Duration = Duration::from_millis(50);
+
+/// Close the pool `id` of `path` unless an `Index` took it up again since its last lease went
+/// (the `released`-th time).
+fn close_if_unused(path: &Path, id: u64, released: u64) {
+    let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+    if pools
+        .get(path)
+        .is_some_and(|e| e.id == id && e.users == 0 && e.released == released)
+        && let Some(e) = pools.remove(path)
+    {
+        close_later(e.pool, e.checked.then(|| path.to_path_buf()));
     }
 }
 
@@ -110,6 +159,7 @@ pub(super) fn pool_for(path: &Path, options: SqliteConnectOptions) -> (SqlitePoo
     if let Some(e) = pools.get_mut(path)
         && !e.pool.is_closed()
         && (e.file.is_none() || e.file == current)
+        && (e.users > 0 || e.released_stamp.is_some() && e.released_stamp == stamp(path))
     {
         e.users += 1;
         let lease = Lease {
@@ -133,6 +183,8 @@ pub(super) fn pool_for(path: &Path, options: SqliteConnectOptions) -> (SqlitePoo
         file: None,
         users: 1,
         checked: false,
+        released: 0,
+        released_stamp: None,
     };
     if let Some(old) = pools.insert(path.to_path_buf(), entry) {
         close_later(old.pool, None);
@@ -173,6 +225,36 @@ pub(super) fn opened(path: &Path) {
         && e.file.is_none()
     {
         e.file = file_id(path);
+    }
+}
+
+/// Close every pool no `Index` uses, and wait for it.
+pub(crate) async fn close_unused() {
+    let unused: Vec<(PathBuf, Entry)> = {
+        let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+        let paths: Vec<PathBuf> = pools
+            .iter()
+            .filter(|(_, e)| e.users == 0)
+            .map(|(p, _)| p.clone())
+            .collect();
+        paths
+            .into_iter()
+            .filter_map(|p| pools.remove(&p).map(|e| (p, e)))
+            .collect()
+    };
+    for (path, e) in unused {
+        e.pool.close().await;
+        if e.checked
+            && let Some(s) = stamp(&path)
+        {
+            let pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+            if !pools.contains_key(&path) {
+                VERIFIED
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(path, s);
+            }
+        }
     }
 }
 

@@ -6,13 +6,15 @@ use std::path::Path;
 
 use sqlx::Connection;
 
-use super::{INDEX_FILE, Index, MsgRow, SCHEMA, SCHEMA_VERSION, insert_row, now_secs};
+use super::{
+    INDEX_FILE, Index, MsgRow, SCHEMA, SCHEMA_INDEXES, SCHEMA_VERSION, insert_rows, now_secs,
+};
 use crate::error::{IoContext, StoreError, blocking};
 use crate::flags::flags_to_letters;
 use crate::maildir::filename::{decode_letters, delivery_order};
 use crate::maildir::keywords::Keywords;
 use crate::maildir::lock::DotLock;
-use crate::maildir::sync::{dir_mtimes, file_info, scan};
+use crate::maildir::sync::{FolderFiles, dir_mtimes, scan};
 use crate::maildir::uidlist::{self, UIDLIST_LOCK, UidList};
 
 /// A new random mailbox GUID (32 hex digits, like Dovecot's).
@@ -28,6 +30,16 @@ pub(crate) fn new_guid() -> String {
     out
 }
 
+/// A random non-zero id for a new index file (see `Meta::index_id`).
+fn new_index_id() -> i32 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_i64(super::sync::now_nanos());
+    match h.finish() as i32 {
+        0 => 1,
+        id => id,
+    }
+}
+
 /// The MODSEQ a new index starts at: the clock in microseconds. A rebuilt index thus hands
 /// out MODSEQs above any the lost one did (unless it made more than a million changes a
 /// second), so a CONDSTORE client's old MODSEQ reads as "before everything here": all flags
@@ -39,12 +51,15 @@ fn initial_modseq() -> u64 {
         .map_or(1, |d| u64::try_from(d.as_micros()).unwrap_or(1).max(1))
 }
 
-/// What the Maildir says, ready to be inserted.
-struct Built {
-    uidvalidity: u32,
-    next_uid: u32,
-    guid: String,
-    rows: Vec<MsgRow>,
+/// What the Maildir says, ready to be inserted; after the build, what the new index holds
+/// (every row has MODSEQ `modseq`, the index's HIGHESTMODSEQ).
+#[derive(Debug)]
+pub(crate) struct Built {
+    pub(crate) uidvalidity: u32,
+    pub(crate) next_uid: u32,
+    pub(crate) guid: String,
+    pub(crate) modseq: u64,
+    pub(crate) rows: Vec<MsgRow>,
 }
 
 fn build_from_maildir(dir: &Path, modseq: u64) -> Result<Built, StoreError> {
@@ -69,10 +84,11 @@ fn build_from_maildir(dir: &Path, modseq: u64) -> Result<Built, StoreError> {
             }
         }
     }
-    let mut rows = Vec::new();
+    let mut rows = Vec::with_capacity(scanned.files.len());
     let mut unknown = Vec::new();
+    let files = FolderFiles::open(dir);
     for (basename, f) in &scanned.files {
-        let Some((size, vsize, mtime)) = file_info(dir, f)? else {
+        let Some((size, vsize, mtime)) = files.info(f)? else {
             continue;
         };
         let decoded = decode_letters(&f.parsed.letters, &keywords);
@@ -109,6 +125,7 @@ fn build_from_maildir(dir: &Path, modseq: u64) -> Result<Built, StoreError> {
         uidvalidity,
         next_uid,
         guid,
+        modseq,
         rows,
     })
 }
@@ -122,7 +139,49 @@ pub(super) async fn initialize(idx: &mut Index) -> Result<(), StoreError> {
     // Same order as every writer: the uidlist lock, then the SQLite transaction.
     let d = dir.clone();
     let lock = blocking(move || uidlist::lock(&d)).await?;
-    let mut tx = idx.pool.begin_with("BEGIN IMMEDIATE").await.map_err(e)?;
+    // The whole build is one transaction: with SQLite's default 2 MiB page cache a
+    // 100 000-message build spills pages to the WAL and reads them back many times over.
+    let mut conn = idx.pool.acquire().await.map_err(e)?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "PRAGMA cache_size = -{BUILD_CACHE_KIB}"
+    )))
+    .execute(&mut *conn)
+    .await
+    .map_err(e)?;
+    let built = build_in(&mut conn, &dir, &path, fsync, lock).await;
+    // Back to the default for the pool's later users, whatever happened.
+    let reset = sqlx::query("PRAGMA cache_size = -2000")
+        .execute(&mut *conn)
+        .await;
+    let built = built?;
+    reset.map_err(e)?;
+    if let Some(b) = &built {
+        tracing::info!(
+            index = %path.display(),
+            messages = b.rows.len(),
+            uidvalidity = b.uidvalidity,
+            "index built from Maildir"
+        );
+    }
+    idx.built = built;
+    Ok(())
+}
+
+/// Page cache of the connection building an index (KiB): room for the pages of about
+/// 200 000 messages.
+const BUILD_CACHE_KIB: i64 = 64 * 1024;
+
+/// Create the schema and fill it on `conn`, under the uidlist `lock`; what it holds, or `None`
+/// when another process built the index meanwhile.
+async fn build_in(
+    conn: &mut sqlx::SqliteConnection,
+    dir: &Path,
+    path: &Path,
+    fsync: bool,
+    lock: DotLock,
+) -> Result<Option<Built>, StoreError> {
+    let e = |e: sqlx::Error| StoreError::index(path, e);
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(e)?;
     let version: i64 = sqlx::query_scalar("PRAGMA user_version")
         .fetch_one(&mut *tx)
         .await
@@ -130,7 +189,7 @@ pub(super) async fn initialize(idx: &mut Index) -> Result<(), StoreError> {
     if version == SCHEMA_VERSION {
         // Another process initialized it while we waited for the lock.
         tx.commit().await.map_err(e)?;
-        return Ok(());
+        return Ok(None);
     }
     if version != 0 {
         return Err(StoreError::Internal(format!(
@@ -143,8 +202,15 @@ pub(super) async fn initialize(idx: &mut Index) -> Result<(), StoreError> {
         .await
         .map_err(e)?;
     sqlx::raw_sql(SCHEMA).execute(&mut *tx).await.map_err(e)?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "PRAGMA application_id = {}",
+        new_index_id()
+    )))
+    .execute(&mut *tx)
+    .await
+    .map_err(e)?;
 
-    let d = dir.clone();
+    let d = dir.to_path_buf();
     let modseq = initial_modseq();
     let (mtimes, built) = blocking(move || {
         let mtimes = dir_mtimes(&d)?;
@@ -165,9 +231,11 @@ pub(super) async fn initialize(idx: &mut Index) -> Result<(), StoreError> {
     .execute(&mut *tx)
     .await
     .map_err(e)?;
-    for row in &built.rows {
-        insert_row(&mut tx, row).await.map_err(e)?;
-    }
+    insert_rows(&mut tx, &built.rows).await.map_err(e)?;
+    sqlx::raw_sql(SCHEMA_INDEXES)
+        .execute(&mut *tx)
+        .await
+        .map_err(e)?;
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "PRAGMA user_version = {SCHEMA_VERSION}"
     )))
@@ -185,14 +253,9 @@ pub(super) async fn initialize(idx: &mut Index) -> Result<(), StoreError> {
             .collect(),
     };
     tx.commit().await.map_err(e)?;
+    let dir = dir.to_path_buf();
     blocking(move || uidlist::rewrite(lock, &dir, &list, fsync)).await?;
-    tracing::info!(
-        index = %path.display(),
-        messages = built.rows.len(),
-        uidvalidity = built.uidvalidity,
-        "index built from Maildir"
-    );
-    Ok(())
+    Ok(Some(built))
 }
 
 /// Move a broken index (and its WAL files) aside, under the uidlist lock,

@@ -5,12 +5,12 @@
 
 use std::collections::HashMap;
 
-use super::{Index, MsgRow, insert_row, keywords_to_text, live_rows, now_secs, read_meta};
+use super::{Index, MsgRow, insert_rows, keywords_to_text, live_rows, now_secs, read_meta};
 use crate::error::{StoreError, blocking};
 use crate::flags::flags_to_letters;
 use crate::maildir::filename::{decode_letters, delivery_order};
 use crate::maildir::keywords::Keywords;
-use crate::maildir::sync::{ScannedFile, dir_mtimes, file_info, scan};
+use crate::maildir::sync::{FolderFiles, ScannedFile, dir_mtimes, scan};
 use crate::maildir::uidlist::{self, UidList};
 
 /// A directory mtime this close to now (ns) is not trusted: a change within
@@ -42,13 +42,21 @@ struct NewFile {
 
 impl Index {
     /// Bring the index in line with the Maildir.
-    pub(crate) async fn sync_with_disk(&mut self) -> Result<(), StoreError> {
+    /// Returns the meta row when nothing changed (it is then current), `None` after a rescan.
+    pub(crate) async fn sync_with_disk(&mut self) -> Result<Option<super::Meta>, StoreError> {
         let dir = self.dir.clone();
-        let d = dir.clone();
-        let mtimes = blocking(move || dir_mtimes(&d)).await?;
+        // Two directory stats and one read of the uidlist's last 8 KiB, done in place: handing
+        // them to a blocking thread and back costs several times what they do (this runs on
+        // every SELECT and every IMAP command's sync).
+        let (mtimes, last_listed) = (dir_mtimes(&dir)?, uidlist::last_uid(&dir)?);
         let meta = self.meta().await?;
         if meta.new_mtime != 0 && (meta.new_mtime, meta.cur_mtime) == mtimes {
-            return self.heal_uidlist().await;
+            // The uidlist lists every UID the index handed out: nothing to heal (the common
+            // case; no query).
+            if last_listed.is_none_or(|l| l.saturating_add(1) < meta.uidnext) {
+                self.heal_uidlist(last_listed).await?;
+            }
+            return Ok(Some(meta));
         }
         let path = self.path.clone();
         let fsync = self.fsync;
@@ -61,7 +69,7 @@ impl Index {
         if meta.new_mtime != 0 && (meta.new_mtime, meta.cur_mtime) == mtimes {
             tx.commit().await.map_err(e)?;
             drop(lock);
-            return Ok(());
+            return Ok(None);
         }
         let d = dir.clone();
         let (mut scanned, keywords) =
@@ -114,8 +122,9 @@ impl Index {
         candidates.sort_by(|a, b| delivery_order(&a.parsed.basename, &b.parsed.basename));
         let new_files = blocking(move || {
             let mut out = Vec::new();
+            let files = FolderFiles::open(&d);
             for file in candidates {
-                if let Some((size, vsize, mtime)) = file_info(&d, &file)? {
+                if let Some((size, vsize, mtime)) = files.info(&file)? {
                     out.push(NewFile {
                         file,
                         size,
@@ -149,6 +158,7 @@ impl Index {
         let prior_max = remaining.keys().max().copied();
         let now = now_secs();
         let mut appended = Vec::new();
+        let mut new_rows = Vec::with_capacity(new_files.len());
         for nf in new_files {
             let adopted = adopt.remove(&nf.file.parsed.basename);
             let uid = adopted.unwrap_or(uidnext);
@@ -168,13 +178,14 @@ impl Index {
                 modseq,
                 expunged: false,
             };
-            insert_row(&mut tx, &row).await.map_err(e)?;
             if adopted.is_none() {
                 appended.push((uid, row.basename.clone()));
                 uidnext += 1;
             }
-            remaining.insert(uid, row.basename);
+            remaining.insert(uid, row.basename.clone());
+            new_rows.push(row);
         }
+        insert_rows(&mut tx, &new_rows).await.map_err(e)?;
         let (new_mtime, cur_mtime) = clean_mtimes(mtimes);
         let compact = stale >= COMPACT_AFTER && stale as usize > remaining.len();
         sqlx::query(
@@ -219,19 +230,17 @@ impl Index {
         if let Err(err) = written {
             tracing::warn!(error = %err, "cannot update dovecot-uidlist; it is repaired at the next sync");
         }
-        Ok(())
+        Ok(None)
     }
 
     /// Rewrite `dovecot-uidlist` from the index when it lacks UIDs the index has (a process
     /// died between committing the index and appending to the uidlist). Cheap when it does
-    /// not: one read of the uidlist's last 8 KiB and one indexed query.
-    pub(crate) async fn heal_uidlist(&mut self) -> Result<(), StoreError> {
+    /// not: `last` is the uidlist's last UID (read from its last 8 KiB), then one indexed query.
+    pub(crate) async fn heal_uidlist(&mut self, last: Option<u32>) -> Result<(), StoreError> {
         let dir = self.dir.clone();
         let path = self.path.clone();
         let fsync = self.fsync;
         let e = |e: sqlx::Error| StoreError::index(&path, e);
-        let d = dir.clone();
-        let last = blocking(move || uidlist::last_uid(&d)).await?;
         let max_live: Option<i64> =
             sqlx::query_scalar("SELECT MAX(uid) FROM messages WHERE expunged = 0")
                 .fetch_one(&mut *self.conn().await?)
@@ -244,6 +253,15 @@ impl Index {
             return Ok(());
         }
         let lock = self.lock_uidlist().await?;
+        // A writer may have been between its commit and its uidlist append when `last` was
+        // read; under the lock it is done.
+        let d = dir.clone();
+        if blocking(move || uidlist::last_uid(&d))
+            .await?
+            .is_some_and(|l| l >= max_live)
+        {
+            return Ok(());
+        }
         let meta = read_meta(&mut *self.conn().await?).await.map_err(e)?;
         let rows = live_rows(&mut *self.conn().await?).await.map_err(e)?;
         let list = UidList {

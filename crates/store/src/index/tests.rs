@@ -149,6 +149,8 @@ async fn schema_mismatch_is_rebuilt() {
             .await
             .unwrap();
     }
+    // Noticed once the pool is closed (see `pool`).
+    tokio::time::sleep(super::pool::KEEP_UNUSED + std::time::Duration::from_millis(300)).await;
     let mut idx = Index::open(&d, false).await.unwrap();
     assert_eq!(idx.user_version().await.unwrap(), SCHEMA_VERSION);
     assert_eq!(live(&mut idx).await[0].uid, 1);
@@ -171,28 +173,27 @@ async fn a_reopened_index_shares_its_pool_and_skips_the_check() {
     drop(lease);
     drop(first);
     drop(again);
-    // Nobody has it open: the pool closes; an unchanged file needs no check next time.
-    let wait_verified = || async {
-        for _ in 0..200 {
-            let (_, lease, check) = super::pool::pool_for(&path, opts());
-            drop(lease);
-            if check == super::pool::Check::Schema {
-                return true;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        false
-    };
+    // Reopened at once, the kept pool is reused without any check.
     let idx = Index::open(&d, false).await.unwrap();
     drop(idx);
-    assert!(
-        wait_verified().await,
+    let (_, lease, check) = super::pool::pool_for(&path, opts());
+    drop(lease);
+    assert_eq!(check, super::pool::Check::Done, "a kept pool is reused");
+    // Nobody has it open for a while: the pool closes; an unchanged file needs no check next
+    // time.
+    let closed = || tokio::time::sleep(super::pool::KEEP_UNUSED * 2 + Duration::from_millis(300));
+    closed().await;
+    let (_, lease, check) = super::pool::pool_for(&path, opts());
+    drop(lease);
+    assert_eq!(
+        check,
+        super::pool::Check::Schema,
         "unchanged since a checked pool closed it"
     );
     // A changed file is checked again.
     let idx = Index::open(&d, false).await.unwrap();
     drop(idx);
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    closed().await;
     let mut bytes = fs::read(&path).unwrap();
     bytes[99] ^= 0xff;
     fs::write(&path, &bytes).unwrap();

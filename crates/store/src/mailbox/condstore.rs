@@ -71,7 +71,7 @@ impl Mailbox {
             .await?;
         self.highest_modseq = self.highest_modseq.max(row.modseq);
         let m = self.meta_of(&row);
-        self.messages.insert(uid, m);
+        self.messages.insert(m);
         Ok(if stored {
             ConditionalStore::Stored(row.modseq)
         } else {

@@ -88,35 +88,74 @@ pub(crate) fn scan(dir: &Path) -> Result<Scan, StoreError> {
     Ok(scan)
 }
 
-/// Size, CRLF size and mtime (seconds) of a scanned file. Sizes come from
-/// `S=`/`W=` when the name has them, else from the file itself. `None` when
-/// the file vanished meanwhile.
-pub(crate) fn file_info(
-    dir: &Path,
-    f: &ScannedFile,
-) -> Result<Option<(u64, u64, i64)>, StoreError> {
-    let path = dir.join(f.subdir.as_str()).join(&f.filename);
-    let meta = match fs::metadata(&path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(StoreError::io(&path, e)),
-    };
-    let mtime = meta
-        .modified()
-        .map(|t| nanos(t) / 1_000_000_000)
-        .unwrap_or(0);
-    let size = f.parsed.size.unwrap_or(meta.len());
-    let vsize = match f.parsed.vsize {
-        Some(v) => v,
-        None => match vsize_of_file(&path) {
-            Ok((_, v)) => v,
-            Err(StoreError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
-                return Ok(None);
-            }
-            Err(e) => return Err(e),
-        },
-    };
-    Ok(Some((size, vsize, mtime)))
+/// The `new/` and `cur/` directories of a folder, open, for [`FolderFiles::info`] on many
+/// files: each file is then looked up by its name in an open directory (`fstatat`) instead of
+/// by its whole path, which is most of what a stat costs (a 100 000-message folder is indexed
+/// from scratch with 100 000 of them).
+pub(crate) struct FolderFiles<'a> {
+    dir: &'a Path,
+    new: Option<fs::File>,
+    cur: Option<fs::File>,
+}
+
+impl<'a> FolderFiles<'a> {
+    /// Open the subdirectories of `dir` (one that cannot be opened is stat'ed by path).
+    pub(crate) fn open(dir: &'a Path) -> FolderFiles<'a> {
+        let sub = |s: Subdir| fs::File::open(dir.join(s.as_str())).ok();
+        FolderFiles {
+            dir,
+            new: sub(Subdir::New),
+            cur: sub(Subdir::Cur),
+        }
+    }
+
+    /// mtime (seconds) and length of `f`.
+    fn stat(&self, f: &ScannedFile) -> io::Result<(i64, u64)> {
+        use std::os::fd::AsRawFd;
+        let handle = match f.subdir {
+            Subdir::New => &self.new,
+            Subdir::Cur => &self.cur,
+        };
+        let (Some(handle), Ok(name)) = (handle, std::ffi::CString::new(f.filename.as_bytes()))
+        else {
+            let m = fs::metadata(self.dir.join(f.subdir.as_str()).join(&f.filename))?;
+            let mtime = m.modified().map(|t| nanos(t) / 1_000_000_000).unwrap_or(0);
+            return Ok((mtime, m.len()));
+        };
+        let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: a valid directory descriptor, a NUL-terminated name and room for the result;
+        // `st` is read only when the call succeeded (it then filled it).
+        let rc = unsafe { libc::fstatat(handle.as_raw_fd(), name.as_ptr(), st.as_mut_ptr(), 0) };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fstatat returned 0, so it wrote the whole struct.
+        let st = unsafe { st.assume_init() };
+        Ok((st.st_mtime, u64::try_from(st.st_size).unwrap_or(0)))
+    }
+
+    /// Size, CRLF size and mtime (seconds) of `f`. Sizes come from `S=`/`W=` when the name
+    /// has them, else from the file itself. `None` when the file vanished meanwhile.
+    pub(crate) fn info(&self, f: &ScannedFile) -> Result<Option<(u64, u64, i64)>, StoreError> {
+        let path = || self.dir.join(f.subdir.as_str()).join(&f.filename);
+        let (mtime, len) = match self.stat(f) {
+            Ok(s) => s,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::io(path(), e)),
+        };
+        let size = f.parsed.size.unwrap_or(len);
+        let vsize = match f.parsed.vsize {
+            Some(v) => v,
+            None => match vsize_of_file(&path()) {
+                Ok((_, v)) => v,
+                Err(StoreError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            },
+        };
+        Ok(Some((size, vsize, mtime)))
+    }
 }
 
 /// Find the current file of `basename` (after someone else renamed it).
@@ -143,10 +182,10 @@ mod tests {
         let a = &s.files["1.a.h"];
         assert_eq!(a.subdir, Subdir::Cur);
         assert_eq!(a.parsed.letters, "S");
-        assert_eq!(file_info(d, a).unwrap().unwrap().0, 4);
-        assert_eq!(file_info(d, a).unwrap().unwrap().1, 6);
+        assert_eq!(FolderFiles::open(d).info(a).unwrap().unwrap().0, 4);
+        assert_eq!(FolderFiles::open(d).info(a).unwrap().unwrap().1, 6);
         let b = &s.files["2.b.h,S=3,W=4"];
-        assert_eq!(file_info(d, b).unwrap().unwrap().1, 4);
+        assert_eq!(FolderFiles::open(d).info(b).unwrap().unwrap().1, 4);
         assert!(find_basename(d, "2.b.h,S=3,W=4").unwrap().is_some());
         assert!(find_basename(d, "nope").unwrap().is_none());
         let (n, c) = dir_mtimes(d).unwrap();
