@@ -188,10 +188,18 @@ pub async fn run_imap_with(
                 let implicit_tls = implicit_tls.clone();
                 async move {
                     let over_limit = b"* BYE [UNAVAILABLE] Too many connections, try later\r\n";
-                    let admitted =
-                        implicit_tls.admit(conn, tls.as_ref(), &peer, &admission, over_limit);
+                    // Both boxed: a connection's task is as large as the largest state of
+                    // its future, for as long as the connection lives; boxed, the handshake's
+                    // state is freed once it is done and an idle session keeps only its own.
+                    let admitted = Box::pin(implicit_tls.admit(
+                        conn,
+                        tls.as_ref(),
+                        &peer,
+                        &admission,
+                        over_limit,
+                    ));
                     let Some(conn) = admitted.await else { return };
-                    let ending = run_imap_session(
+                    let ending = Box::pin(run_imap_session(
                         conn,
                         peer.to_string(),
                         session_config,
@@ -199,7 +207,7 @@ pub async fn run_imap_with(
                         store,
                         watcher,
                         sd,
-                    )
+                    ))
                     .await;
                     tracing::debug!(%peer, ?ending, "imap session ended");
                 }

@@ -8,6 +8,7 @@
 //! or SEARCH by sequence number (the client would mis-number what it is reading).
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use mailstack_store::SyncChanges;
 
@@ -39,8 +40,9 @@ impl Updates {
 /// The selected mailbox as this session sees it.
 #[derive(Debug, Clone)]
 pub struct MailboxView {
-    /// UIDs in sequence order (ascending): seq n is `uids[n - 1]`.
-    uids: Vec<u32>,
+    /// UIDs in sequence order (ascending): seq n is `uids[n - 1]`. Shared with the store's
+    /// snapshot (and so with the other sessions of the mailbox) until this view changes.
+    uids: Arc<Vec<u32>>,
     pending_expunged: BTreeSet<u32>,
     pending_new: BTreeSet<u32>,
     pending_flags: BTreeSet<u32>,
@@ -49,9 +51,18 @@ pub struct MailboxView {
 impl MailboxView {
     /// A view of a mailbox holding `uids` (any order; duplicates ignored).
     pub fn new(uids: impl IntoIterator<Item = u32>) -> Self {
-        let set: BTreeSet<u32> = uids.into_iter().collect();
+        let mut uids: Vec<u32> = uids.into_iter().collect();
+        uids.sort_unstable();
+        uids.dedup();
+        Self::shared(Arc::new(uids))
+    }
+
+    /// A view of a mailbox holding `uids`, which must ascend (the store's
+    /// `Mailbox::uid_list`); the list is shared, not copied.
+    pub fn shared(uids: Arc<Vec<u32>>) -> Self {
+        debug_assert!(uids.is_sorted_by(|a, b| a < b));
         MailboxView {
-            uids: set.into_iter().collect(),
+            uids,
             pending_expunged: BTreeSet::new(),
             pending_new: BTreeSet::new(),
             pending_flags: BTreeSet::new(),
@@ -126,14 +137,15 @@ impl MailboxView {
                 // Highest first: each number stays valid without adjusting the others.
                 out.expunged = gone.iter().rev().filter_map(|&u| self.seq(u)).collect();
             }
-            self.uids.retain(|u| !gone.contains(u));
+            Arc::make_mut(&mut self.uids).retain(|u| !gone.contains(u));
         }
         if !self.pending_new.is_empty() {
             let new = std::mem::take(&mut self.pending_new);
             // New UIDs are always above the known ones; keep the list sorted anyway.
-            self.uids.extend(new);
-            self.uids.sort_unstable();
-            self.uids.dedup();
+            let uids = Arc::make_mut(&mut self.uids);
+            uids.extend(new);
+            uids.sort_unstable();
+            uids.dedup();
             out.exists = Some(self.exists());
         }
         out.flags_changed = std::mem::take(&mut self.pending_flags)
@@ -146,8 +158,10 @@ impl MailboxView {
     /// caller as it sends the responses): returns the sequence numbers to send, highest first.
     pub fn remove_own(&mut self, uids: &[u32]) -> Vec<u32> {
         let gone: BTreeSet<u32> = uids.iter().copied().collect();
-        let seqs = gone.iter().rev().filter_map(|&u| self.seq(u)).collect();
-        self.uids.retain(|u| !gone.contains(u));
+        let seqs: Vec<u32> = gone.iter().rev().filter_map(|&u| self.seq(u)).collect();
+        if !seqs.is_empty() {
+            Arc::make_mut(&mut self.uids).retain(|u| !gone.contains(u));
+        }
         for u in &gone {
             self.pending_expunged.remove(u);
             self.pending_flags.remove(u);

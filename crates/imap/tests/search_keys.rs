@@ -577,3 +577,77 @@ async fn flags_only_search_over_5000_messages_opens_no_file() {
     assert_eq!(hits.len(), 5000);
     assert_eq!(calls.get(), 5000);
 }
+
+/// Header field keys answered from the field cache give what a parse gives, and the second
+/// search of the same fields opens no file; keys that need more than fields (a body, a sent
+/// date) still read the messages.
+#[tokio::test]
+async fn field_cache_answers_header_keys_as_a_parse_does() {
+    use SearchKey::*;
+    use search::{FieldCache, FolderKey};
+    let f = Fixture::new();
+    let (mb, msgs) = mailbox(&f).await;
+    let cache = FieldCache::new(1 << 20);
+    let folder = FolderKey {
+        dir: f.user.maildir_path(),
+        guid: mb.guid().to_string(),
+        uidvalidity: mb.uidvalidity(),
+    };
+    let plain = SearchContext::new(&msgs, now());
+    let cached = SearchContext::new(&msgs, now()).with_field_cache(&cache, &folder);
+    let h = |n: &str, v: &str| Header(n.into(), v.into());
+    let keys = [
+        From("müller".into()),
+        From("Example.com".into()),
+        To("alice@example.com".into()),
+        Cc("CAROL".into()),
+        Bcc("secret@".into()),
+        Subject("grüße".into()),
+        Subject("[list]".into()),
+        not(Subject("lunch".into())),
+        h("X-Mailer", ""),
+        h("X-Absent", ""),
+        not(h("Date", "")),
+        h("Message-ID", "m2@example"),
+        or(Subject("lunch".into()), h("x-priority", "1")),
+        And(vec![Seen(false), To("team".into())]),
+    ];
+    for key in keys {
+        let expected = run(&plain, key.clone());
+        let calls = Cell::new(0);
+        let first = search::search(&cached, &key, &mut counting_loader(&calls)).unwrap();
+        assert_eq!(first, expected, "{key:?}, first search");
+        calls.set(0);
+        let again = search::search(&cached, &key, &mut counting_loader(&calls)).unwrap();
+        assert_eq!(again, expected, "{key:?}, from the cache");
+        assert_eq!(calls.get(), 0, "{key:?}: the second search opened files");
+    }
+    assert!(cache.bytes() > 0);
+    // A body key is not answered from fields.
+    let calls = Cell::new(0);
+    let key = And(vec![Subject("lunch".into()), Body("platypus".into())]);
+    let hits = search::search(&cached, &key, &mut counting_loader(&calls)).unwrap();
+    assert_eq!(hits, run(&plain, key));
+    assert_eq!(calls.get(), ALL.len());
+    // Another UIDVALIDITY of the folder shares nothing.
+    let other = FolderKey {
+        uidvalidity: folder.uidvalidity + 1,
+        ..folder.clone()
+    };
+    let fresh = SearchContext::new(&msgs, now()).with_field_cache(&cache, &other);
+    calls.set(0);
+    search::search(&fresh, &From("alice".into()), &mut counting_loader(&calls)).unwrap();
+    assert_eq!(calls.get(), ALL.len());
+    // A file that vanished is not remembered as a message without fields.
+    let gone = FolderKey {
+        guid: "gone".into(),
+        ..folder.clone()
+    };
+    let ctx = SearchContext::new(&msgs, now()).with_field_cache(&cache, &gone);
+    std::fs::remove_file(&msgs[0].path).unwrap();
+    // (A vanished message reads as empty: it has no X-Mailer.)
+    assert_eq!(run(&ctx, not(h("X-Mailer", ""))), [M1, M2, M4, M5, M6]);
+    calls.set(0);
+    search::search(&ctx, &h("X-Mailer", ""), &mut counting_loader(&calls)).unwrap();
+    assert_eq!(calls.get(), 1, "only the vanished message is read again");
+}

@@ -74,6 +74,30 @@ enum Node {
 }
 
 impl Node {
+    /// The header fields this node reads, when fields are all it reads of a message's content
+    /// (then a field cache can answer it); `None` when it needs more (a sent date, the body).
+    fn cached_fields(&self) -> Option<Vec<String>> {
+        fn collect(node: &Node, out: &mut Vec<String>) -> bool {
+            match node {
+                Node::Field(name, _) => {
+                    out.push(name.clone());
+                    true
+                }
+                Node::Date(DateOf::Sent, ..) | Node::Body(_) | Node::Text(_) => false,
+                Node::Not(n) => collect(n, out),
+                Node::Or(a, b) => collect(a, out) && collect(b, out),
+                Node::And(v) => v.iter().all(|n| collect(n, out)),
+                _ => true,
+            }
+        }
+        let mut names = Vec::new();
+        collect(self, &mut names).then(|| {
+            names.sort_unstable();
+            names.dedup();
+            names
+        })
+    }
+
     fn need(&self) -> Need {
         match self {
             Node::Field(..) | Node::Date(DateOf::Sent, ..) => Need::Headers,
@@ -294,14 +318,37 @@ pub fn search(
 ) -> Result<Vec<u32>, SearchError> {
     let node = compile(ctx, key, 0)?;
     let need = node.need();
+    let cached = ctx
+        .fields
+        .and_then(|source| Some((source, node.cached_fields()?)));
     let mut out = Vec::new();
     for (i, meta) in ctx.messages.iter().enumerate() {
         let hit = match eval(ctx, &node, i, meta, None) {
             Some(b) => b,
             None => {
-                let raw = read_message(loader, meta, need, ctx.max_message_bytes)?;
-                let view = View::new(raw.as_deref().and_then(|r| parse(r, need)));
-                eval(ctx, &node, i, meta, Some(&view)).unwrap_or(false)
+                if let Some((source, names)) = &cached {
+                    let view = match source.cache.get_all(source.folder, names, meta.uid) {
+                        Some(fields) => View::from_cached_fields(fields),
+                        None => {
+                            let raw = read_message(loader, meta, need, ctx.max_message_bytes)?;
+                            let parsed = View::new(raw.as_deref().and_then(|r| parse(r, need)));
+                            let fields: Vec<_> = names
+                                .iter()
+                                .map(|n| (n.clone(), parsed.field_strings(n)))
+                                .collect();
+                            // A vanished file is not remembered as a message without fields.
+                            if raw.is_some() {
+                                source.cache.put(source.folder, meta.uid, &fields);
+                            }
+                            View::from_cached_fields(fields)
+                        }
+                    };
+                    eval(ctx, &node, i, meta, Some(&view)).unwrap_or(false)
+                } else {
+                    let raw = read_message(loader, meta, need, ctx.max_message_bytes)?;
+                    let view = View::new(raw.as_deref().and_then(|r| parse(r, need)));
+                    eval(ctx, &node, i, meta, Some(&view)).unwrap_or(false)
+                }
             }
         };
         if hit {

@@ -8,6 +8,7 @@ use mail_parser::decoders::html::html_to_text;
 use mail_parser::{Address, DateTime, Header, HeaderValue, Message, MessageParser, PartType};
 use mailstack_store::MessageMeta;
 
+use super::field_cache::FieldStrings;
 use super::text::{decode_raw_header, fold, valid_datetime};
 use super::{MAX_HEADER_BYTES, MessageLoader, SearchError};
 
@@ -116,6 +117,9 @@ pub(crate) struct View<'m> {
     msg: Option<Message<'m>>,
     body: OnceCell<String>,
     all_headers: OnceCell<String>,
+    /// Field strings from the field cache, instead of a parsed message: only header field
+    /// keys are asked of such a view (see `eval::Node::cached_fields`).
+    cached: Option<Vec<(String, FieldStrings)>>,
 }
 
 /// The first mailbox of an address header.
@@ -142,6 +146,17 @@ impl<'m> View<'m> {
             msg,
             body: OnceCell::new(),
             all_headers: OnceCell::new(),
+            cached: None,
+        }
+    }
+
+    /// A view answering header field keys from cached [`View::field_strings`].
+    pub(crate) fn from_cached_fields(fields: Vec<(String, FieldStrings)>) -> View<'static> {
+        View {
+            msg: None,
+            body: OnceCell::new(),
+            all_headers: OnceCell::new(),
+            cached: Some(fields),
         }
     }
 
@@ -166,16 +181,33 @@ impl<'m> View<'m> {
     /// Whether a field `name` contains `needle` (folded) in its decoded, unfolded value.
     /// Address fields also match against each parsed `name <address>`.
     pub(crate) fn field_contains(&self, name: &str, needle: &str) -> bool {
-        self.fields(name).any(|h| {
-            if fold(&decode_raw_header(self.raw_value(h))).contains(needle) {
-                return true;
-            }
+        let hit = |strings: &[Box<str>]| strings.iter().any(|s| s.contains(needle));
+        match &self.cached {
+            Some(cached) => cached
+                .iter()
+                .find(|(n, _)| n == name)
+                .is_some_and(|(_, strings)| hit(strings)),
+            None => hit(&self.field_strings(name)),
+        }
+    }
+
+    /// Everything [`View::field_contains`] compares a needle with for the top-level fields
+    /// called `name` (lower case): per occurrence its decoded value and its address or text
+    /// forms, folded. Empty when the message has no such field; an occurrence always adds at
+    /// least one string, so "the field exists" (the empty needle) is "not empty".
+    pub(crate) fn field_strings(&self, name: &str) -> FieldStrings {
+        let mut out: Vec<Box<str>> = Vec::new();
+        for h in self.fields(name) {
+            out.push(fold(&decode_raw_header(self.raw_value(h))).into_boxed_str());
             match &h.value {
-                HeaderValue::Address(a) => address_forms(a).any(|s| fold(&s).contains(needle)),
-                HeaderValue::Text(t) => fold(t).contains(needle),
-                _ => false,
+                HeaderValue::Address(a) => {
+                    out.extend(address_forms(a).map(|s| fold(&s).into_boxed_str()))
+                }
+                HeaderValue::Text(t) => out.push(fold(t).into_boxed_str()),
+                _ => {}
             }
-        })
+        }
+        out.into()
     }
 
     /// All header fields of all parts (nested messages included), decoded, folded.

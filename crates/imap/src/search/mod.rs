@@ -30,6 +30,7 @@ use std::io::Read;
 use mailstack_store::MessageMeta;
 
 mod eval;
+pub mod field_cache;
 pub mod key;
 mod message;
 mod sort;
@@ -37,6 +38,7 @@ mod text;
 mod thread;
 
 pub use eval::search;
+pub use field_cache::{FieldCache, FieldSource, FolderKey};
 pub use sort::sort;
 pub use thread::{MAX_THREAD_DEPTH, Thread, format_threads, thread};
 
@@ -124,6 +126,8 @@ pub struct SearchContext<'a> {
     pub object_ids: Option<&'a dyn ObjectIds>,
     /// Bytes read at most from one message for `BODY`/`TEXT`; content beyond is not searched.
     pub max_message_bytes: usize,
+    /// Where header field keys may take cached field values from (and leave them).
+    pub fields: Option<FieldSource<'a>>,
 }
 
 impl std::fmt::Debug for SearchContext<'_> {
@@ -135,6 +139,7 @@ impl std::fmt::Debug for SearchContext<'_> {
             .field("now", &self.now)
             .field("object_ids", &self.object_ids.is_some())
             .field("max_message_bytes", &self.max_message_bytes)
+            .field("fields", &self.fields.map(|f| f.folder))
             .finish()
     }
 }
@@ -150,7 +155,14 @@ impl<'a> SearchContext<'a> {
             now,
             object_ids: None,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            fields: None,
         }
+    }
+
+    /// With a field cache for header field keys (SEARCH only; SORT and THREAD parse).
+    pub fn with_field_cache(mut self, cache: &'a FieldCache, folder: &'a FolderKey) -> Self {
+        self.fields = Some(FieldSource { cache, folder });
+        self
     }
 
     /// With the saved result `$` (UIDs).

@@ -56,12 +56,8 @@ impl<S: ImapStream> Session<S> {
             Ok(m) => m,
             Err(e) => return store_error(&e),
         };
-        let metas = match mailbox.messages().await {
-            Ok(m) => m,
-            Err(e) => return store_error(&e),
-        };
         let folder = folder_dir(&authed.store, &name);
-        let view = MailboxView::new(metas.iter().map(|m| m.uid));
+        let view = MailboxView::shared(mailbox.uids());
         let system = vec![
             Flag::Answered,
             Flag::Flagged,
@@ -82,7 +78,7 @@ impl<S: ImapStream> Session<S> {
         if !self.enabled.imap4rev2 {
             self.send(Response::Data(Data::Recent(0)));
             // IMAP4rev1 clients jump to the first unseen message (RFC 3501 §6.3.1).
-            let first_unseen = metas
+            let first_unseen = mailbox
                 .iter()
                 .position(|m| !m.flags.contains(&mailstack_store::Flag::Seen));
             if let Some(i) = first_unseen {
@@ -144,26 +140,18 @@ impl<S: ImapStream> Session<S> {
     ) -> Result<Vec<StatusValue>, StoreError> {
         use StatusItem as I;
         let mb = user(&self.user).store.open(name).await?;
-        let metas = mb.messages().await;
-        let metas = match metas {
-            Ok(m) => m,
-            Err(e) => {
-                mb.close().await;
-                return Err(e);
-            }
-        };
         let count = |f: StoreFlag, set: bool| {
-            metas.iter().filter(|m| m.flags.contains(&f) == set).count() as u32
+            mb.iter().filter(|m| m.flags.contains(&f) == set).count() as u32
         };
         let values = items
             .iter()
             .map(|i| match i {
-                I::Messages => StatusValue::Messages(metas.len() as u32),
+                I::Messages => StatusValue::Messages(mb.len() as u32),
                 I::UidNext => StatusValue::UidNext(mb.uidnext()),
                 I::UidValidity => StatusValue::UidValidity(mb.uidvalidity()),
                 I::Unseen => StatusValue::Unseen(count(StoreFlag::Seen, false)),
                 I::Deleted => StatusValue::Deleted(count(StoreFlag::Deleted, true)),
-                I::Size => StatusValue::Size(metas.iter().map(|m| m.vsize).sum()),
+                I::Size => StatusValue::Size(mb.iter().map(|m| m.vsize).sum()),
                 I::Recent => StatusValue::Recent(0),
                 I::HighestModSeq => StatusValue::HighestModSeq(mb.highest_modseq()),
                 I::AppendLimit => {
@@ -284,7 +272,7 @@ impl<S: ImapStream> Session<S> {
         let copied = async {
             let mut inbox = store.open("INBOX").await?;
             let mut dest = store.open(to).await?;
-            let uids: Vec<u32> = inbox.messages().await?.iter().map(|m| m.uid).collect();
+            let uids = inbox.uids().to_vec();
             let pairs = inbox.copy_to(&uids, &mut dest).await;
             dest.close().await;
             Ok::<_, StoreError>((inbox, pairs?))
@@ -347,11 +335,9 @@ impl<S: ImapStream> Session<S> {
             }
         };
         // What changed between the old handle's last sync and the new handle's load.
-        let before = old_mailbox.messages().await.unwrap_or_default();
-        let after = mailbox.messages().await.unwrap_or_default();
         let mut changes = SyncChanges::default();
-        for m in &after {
-            match before.iter().find(|b| b.uid == m.uid) {
+        for m in mailbox.iter() {
+            match old_mailbox.message(m.uid) {
                 None => changes.new_uids.push(m.uid),
                 Some(b) if b.flags != m.flags || b.keywords != m.keywords => {
                     changes.flag_changes.push(m.uid)
@@ -359,9 +345,9 @@ impl<S: ImapStream> Session<S> {
                 Some(_) => {}
             }
         }
-        changes.expunged = before
+        changes.expunged = old_mailbox
             .iter()
-            .filter(|b| !after.iter().any(|m| m.uid == b.uid))
+            .filter(|b| mailbox.message(b.uid).is_none())
             .map(|b| b.uid)
             .collect();
         view.absorb(&changes);

@@ -356,7 +356,10 @@ impl<S: ImapStream> Session<S> {
                 match item {
                     Ok(Frame::NeedContinuation) => self.send(Response::literal_ready()),
                     Ok(frame) => {
-                        if let Some(ending) = self.on_frame(frame).await {
+                        // Boxed: the command futures are large (FETCH, SEARCH, APPEND, ...);
+                        // inline they would make every session's future, idle or not, as large
+                        // as the largest of them.
+                        if let Some(ending) = Box::pin(self.on_frame(frame)).await {
                             let _ = self.flush().await;
                             return ending;
                         }
@@ -425,7 +428,7 @@ impl<S: ImapStream> Session<S> {
                     return Ending::Timeout;
                 }
                 _ = idle_wake(self.idle_sub.as_mut(), self.selected.is_some(), idling, poll) => {
-                    self.update(true).await;
+                    Box::pin(self.update(true)).await;
                 }
             }
         }

@@ -19,7 +19,11 @@ use super::selected::Selected;
 use super::{ImapStream, Session};
 use crate::proto::{Code, Data, ESearchItem, NumberSet, Response, SearchReturn};
 use crate::search::key::SearchKey;
-use crate::search::{MessageLoader, ObjectIds, SearchContext, SearchError};
+use crate::search::{FieldCache, FolderKey, MessageLoader, ObjectIds, SearchContext, SearchError};
+
+/// Header field values searches have read, for all sessions of the process (64 MiB at most).
+static FIELD_CACHE: std::sync::LazyLock<FieldCache> =
+    std::sync::LazyLock::new(|| FieldCache::new(64 << 20));
 
 /// RFC 8474 ids for SEARCH EMAILID/THREADID: the same EMAILID FETCH reports; no threads.
 struct MaildirObjectIds;
@@ -97,6 +101,8 @@ pub(super) struct Snapshot {
     /// UIDs in the view but no longer in the mailbox (expunged, not told yet).
     gone: HashSet<u32>,
     saved: Vec<u32>,
+    /// The mailbox, as the field cache knows it.
+    folder: FolderKey,
 }
 
 impl Snapshot {
@@ -133,6 +139,11 @@ impl Snapshot {
             metas,
             gone,
             saved: sel.saved.clone(),
+            folder: FolderKey {
+                dir: sel.folder.clone(),
+                guid: sel.mailbox.guid().to_string(),
+                uidvalidity: sel.mailbox.uidvalidity(),
+            },
         }
     }
 
@@ -151,7 +162,8 @@ impl Snapshot {
         let result = tokio::task::spawn_blocking(move || {
             let ctx = SearchContext::new(&self.metas, now)
                 .with_saved(&self.saved)
-                .with_object_ids(&MaildirObjectIds);
+                .with_object_ids(&MaildirObjectIds)
+                .with_field_cache(&FIELD_CACHE, &self.folder);
             let mut loader = SnapshotLoader { gone: &self.gone };
             let found = crate::search::search(&ctx, &key, &mut loader)?;
             let found = found
