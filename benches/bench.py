@@ -536,18 +536,17 @@ service submission-login {{
                 shutil.rmtree(os.path.dirname(md))
 
     def idle(self):
-        started = self.ours_start(["imap-server"])
-        try:
-            pid = started["imap-server"].pid
-            for k in self.a.idle:
-                r = self.idle_run(self.o["imap"], pid, k)
+        # A fresh imap-server per size, as for Dovecot below: memory the previous size's sessions
+        # freed stays with the process and would be counted in the next baseline.
+        for k in self.a.idle:
+            started = self.ours_start(["imap-server"])
+            try:
+                r = self.idle_run(self.o["imap"], started["imap-server"].pid, k)
                 log(f"  mailstack idle {k}: {r['pss_per_conn_kib']:.1f} KiB/conn PSS")
                 self.results.setdefault(f"idle {k}", {})["ours"] = r
-                # Let the server see every connection closed before the next size.
-                time.sleep(2)
-        finally:
-            for p in started.values():
-                self.procs.stop(p)
+            finally:
+                for p in started.values():
+                    self.procs.stop(p)
         for k in self.a.idle:
             if k > self.a.dovecot_idle_max:
                 est = self.dovecot_estimate(k)
