@@ -5,20 +5,12 @@ mod common;
 
 use std::fs;
 
-use common::{maildir, message, store};
-use mailstack_store::{ConditionalStore, Flag, INDEX_FILE_NAME, MessageSource, Quota};
+use common::{maildir, store};
+use mailstack_store::{ConditionalStore, Flag, INDEX_FILE_NAME};
 
 async fn deliver(user: &mailstack_store::UserStore, n: usize) {
     for i in 0..n {
-        user.deliver(
-            "INBOX",
-            b"",
-            MessageSource::Bytes(&message(i)),
-            &[],
-            &Quota::UNLIMITED,
-        )
-        .await
-        .unwrap();
+        common::deliver(user, i).await;
     }
 }
 

@@ -77,15 +77,7 @@ async fn flags_expunge_append_copy_and_sync_between_handles() {
     let user = store.user("example.com", "alice").unwrap();
     user.create_default_folders(&["Archive"]).await.unwrap();
     for i in 0..3 {
-        user.deliver(
-            "INBOX",
-            b"",
-            MessageSource::Bytes(&message(i)),
-            &[],
-            &Quota::UNLIMITED,
-        )
-        .await
-        .unwrap();
+        common::deliver(&user, i).await;
     }
     let mut a = user.open("INBOX").await.unwrap();
     let mut b = user.open("INBOX").await.unwrap();

@@ -10,15 +10,7 @@ use mailstack_store::{Flag, INDEX_FILE_NAME, MessageSource, Quota};
 
 async fn setup(user: &mailstack_store::UserStore) -> (u32, Vec<(u32, Vec<Flag>, Vec<String>)>) {
     for i in 0..6 {
-        user.deliver(
-            "INBOX",
-            b"",
-            MessageSource::Bytes(&message(i)),
-            &[],
-            &Quota::UNLIMITED,
-        )
-        .await
-        .unwrap();
+        common::deliver(user, i).await;
     }
     let mut inbox = user.open("INBOX").await.unwrap();
     // Gaps in the UIDs, flags and keywords.

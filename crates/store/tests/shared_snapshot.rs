@@ -6,8 +6,8 @@ mod common;
 
 use std::fs;
 
-use common::{message, store};
-use mailstack_store::{Flag, INDEX_FILE_NAME, Mailbox, MessageSource, Quota, UserStore};
+use common::{deliver, store};
+use mailstack_store::{Flag, INDEX_FILE_NAME, Mailbox};
 
 type State = Vec<(u32, Vec<Flag>, Vec<String>)>;
 
@@ -15,20 +15,6 @@ fn state(mb: &Mailbox) -> State {
     mb.iter()
         .map(|m| (m.uid, m.flags.clone(), m.keywords.clone()))
         .collect()
-}
-
-async fn deliver(user: &UserStore, i: usize) -> u32 {
-    user.deliver(
-        "INBOX",
-        b"",
-        MessageSource::Bytes(&message(i)),
-        &[],
-        &Quota::UNLIMITED,
-    )
-    .await
-    .unwrap()
-    .uid
-    .unwrap()
 }
 
 #[tokio::test]

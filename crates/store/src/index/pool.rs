@@ -243,18 +243,7 @@ pub(crate) async fn close_unused() {
             .collect()
     };
     for (path, e) in unused {
-        e.pool.close().await;
-        if e.checked
-            && let Some(s) = stamp(&path)
-        {
-            let pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
-            if !pools.contains_key(&path) {
-                VERIFIED
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(path, s);
-            }
-        }
+        close_and_remember(e.pool, e.checked.then_some(path)).await;
     }
 }
 
@@ -275,20 +264,23 @@ pub(super) fn forget(path: &Path) {
 fn close_later(pool: SqlitePool, verified: Option<PathBuf>) {
     // Connections in use finish their statement first; nothing waits for that here.
     if let Ok(rt) = tokio::runtime::Handle::try_current() {
-        rt.spawn(async move {
-            pool.close().await;
-            if let Some(path) = verified
-                && let Some(s) = stamp(&path)
-            {
-                let pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
-                // Not when a new pool opened the file meanwhile: it decides for itself.
-                if !pools.contains_key(&path) {
-                    VERIFIED
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(path, s);
-                }
-            }
-        });
+        rt.spawn(close_and_remember(pool, verified));
+    }
+}
+
+/// Close `pool` and wait for it; with `verified`, then remember how its (checked) file looks.
+async fn close_and_remember(pool: SqlitePool, verified: Option<PathBuf>) {
+    pool.close().await;
+    if let Some(path) = verified
+        && let Some(s) = stamp(&path)
+    {
+        let pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+        // Not when a new pool opened the file meanwhile: it decides for itself.
+        if !pools.contains_key(&path) {
+            VERIFIED
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(path, s);
+        }
     }
 }

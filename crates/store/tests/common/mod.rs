@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use mailstack_store::{Store, StoreOptions};
+use mailstack_store::{MessageSource, Quota, Store, StoreOptions, UserStore};
 
 /// A store in a fresh temporary directory.
 pub fn store(fsync: bool) -> (tempfile::TempDir, Store) {
@@ -24,6 +24,21 @@ pub fn message(i: usize) -> Vec<u8> {
          Message-ID: <{i}@example.org>\r\n\r\nBody of message {i}.\r\n"
     )
     .into_bytes()
+}
+
+/// Deliver [`message`]`(i)` into the user's INBOX (unlimited quota); its UID.
+pub async fn deliver(user: &UserStore, i: usize) -> u32 {
+    user.deliver(
+        "INBOX",
+        b"",
+        MessageSource::Bytes(&message(i)),
+        &[],
+        &Quota::UNLIMITED,
+    )
+    .await
+    .unwrap()
+    .uid
+    .unwrap()
 }
 
 /// File names in a directory (sorted).
