@@ -152,15 +152,7 @@ async fn uidlist_missing_a_committed_message_is_repaired() {
     let (_dir, store) = store(false);
     let user = store.user("example.com", "alice").unwrap();
     for i in 0..3 {
-        user.deliver(
-            "INBOX",
-            b"",
-            MessageSource::Bytes(&message(i)),
-            &[],
-            &Quota::UNLIMITED,
-        )
-        .await
-        .unwrap();
+        common::deliver(&user, i).await;
     }
     let maildir = user.maildir_path();
     let uidlist = maildir.join("dovecot-uidlist");
