@@ -58,7 +58,7 @@ impl MailboxView {
     }
 
     /// A view of a mailbox holding `uids`, which must ascend (the store's
-    /// `Mailbox::uid_list`); the list is shared, not copied.
+    /// `Mailbox::uids`); the list is shared, not copied.
     pub fn shared(uids: Arc<Vec<u32>>) -> Self {
         debug_assert!(uids.is_sorted_by(|a, b| a < b));
         MailboxView {
