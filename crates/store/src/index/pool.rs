@@ -9,9 +9,11 @@
 //! A pool lives while some `Index` of its file is open (a [`Lease`]); when the last one goes,
 //! the pool closes [`KEEP_UNUSED`] later unless the folder is opened again meanwhile. Opens
 //! through a pool that is still open skip the checks, so a schema another process changed
-//! meanwhile is noticed once the pool has closed. A kept pool whose file changed meanwhile (inode,
-//! length, mtime or header: another process checkpointed into it, or wrote garbage) is not
-//! taken up again: the next open makes a new pool and checks the file, as after a close. The integrity check (`PRAGMA quick_check`, which reads the whole file)
+//! meanwhile is noticed once the pool has closed. A kept pool whose file changed meanwhile
+//! (inode, length, mtime or header: another process checkpointed into it, or wrote garbage) is
+//! not taken up again: the next open makes a new pool and checks the file, as after a close.
+//!
+//! The integrity check (`PRAGMA quick_check`, which reads the whole file)
 //! runs when a pool first opens its file, not at every open of an `Index`: later `Index`es
 //! sharing the pool skip it, and so does a new pool when the file is unchanged (same inode,
 //! length, mtime and SQLite header) since a checked pool closed it — lmtp-mda opens a folder
