@@ -80,34 +80,47 @@ pub(super) struct Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(e) = pools.get_mut(&self.path).filter(|e| e.id == self.id) else {
-            return;
-        };
-        e.users = e.users.saturating_sub(1);
-        if e.users > 0 {
-            return;
-        }
-        e.released += 1;
-        e.released_stamp = stamp(&self.path);
-        let released = e.released;
-        // Kept open for a while: the next open of the folder (the next SELECT, the next
-        // delivery into it) reuses the pool and its connection instead of opening the file,
-        // setting it up and checking its schema again.
-        match tokio::runtime::Handle::try_current() {
-            Ok(rt) => {
-                let (path, id) = (self.path.clone(), self.id);
-                drop(pools);
-                rt.spawn(async move {
-                    tokio::time::sleep(KEEP_UNUSED).await;
-                    close_if_unused(&path, id, released);
-                });
+        let released = {
+            let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(e) = pools.get_mut(&self.path).filter(|e| e.id == self.id) else {
+                return;
+            };
+            e.users = e.users.saturating_sub(1);
+            if e.users > 0 {
+                return;
             }
-            Err(_) => {
+            if tokio::runtime::Handle::try_current().is_err() {
+                // Nothing could close it later.
                 if let Some(e) = pools.remove(&self.path) {
                     close_later(e.pool, None);
                 }
+                return;
             }
+            e.released += 1;
+            // Not reusable until stamped below (a reuse in between makes a new pool).
+            e.released_stamp = None;
+            e.released
+        };
+        // The file is read outside the process-wide lock.
+        let stamped = stamp(&self.path);
+        {
+            let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(e) = pools
+                .get_mut(&self.path)
+                .filter(|e| e.id == self.id && e.users == 0 && e.released == released)
+            {
+                e.released_stamp = stamped;
+            }
+        }
+        // Kept open for a while: the next open of the folder (the next SELECT, the next
+        // delivery into it) reuses the pool and its connection instead of opening the file,
+        // setting it up and checking its schema again.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let (path, id) = (self.path.clone(), self.id);
+            rt.spawn(async move {
+                tokio::time::sleep(KEEP_UNUSED).await;
+                close_if_unused(&path, id, released);
+            });
         }
     }
 }
