@@ -179,6 +179,10 @@ class _RspamdClass(_WithStack):
             return int(r.stdout.strip() or 0)
         return field("learns_spam"), field("learns_ham")
 
+    def rspamd_log(self):
+        with open(os.path.join(self.rspamd.dir, "log", "rspamd.log"), errors="replace") as f:
+            return f.read()
+
 
 class LearningTest(_RspamdClass):
     """IMAP MOVE/COPY into and out of Junk feeds rspamd's controller (the real one)."""
@@ -222,10 +226,17 @@ class LearningTest(_RspamdClass):
         wait_for(lambda: self.learns()[0] == before[0] + 2, timeout=20, what="2 spam learns")
         # Out of Junk into the INBOX: ham. Into Trash: nothing (deleting spam).
         c.select("Junk")
+        typ, data = c.uid("FETCH", "1", "(BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+        message_id = data[0][1].decode().split("<", 1)[1].split(">", 1)[0]
         self.assertEqual(c.uid("MOVE", "1", "INBOX")[0], "OK")
-        # rspamd moves a message it had learned as spam over to ham (spam count goes down).
-        wait_for(lambda: self.learns() == (before[0] + 1, before[1] + 1), timeout=20,
-                 what="1 spam relearned as ham")
+        wait_for(lambda: self.learns()[1] == before[1] + 1, timeout=20, what="1 ham learn")
+        # rspamd got the very message it had learned as spam. (It also moves it over from spam
+        # to ham, so the spam count goes down, when its redis learn cache answers in time; on a
+        # loaded machine it sometimes does not, and the count stays: that is rspamd's, not ours.)
+        wait_for(lambda: f"learned message as ham: {message_id}" in self.rspamd_log(),
+                 what="rspamd's log naming the message learned as ham")
+        after_ham = self.learns()
+        self.assertIn(after_ham[0], (before[0] + 1, before[0] + 2))
         self.assertEqual(c.uid("MOVE", "2", "Trash")[0], "OK")
         # COPY counts too.
         self.deliver(1)  # a new message, unknown to rspamd
@@ -233,8 +244,9 @@ class LearningTest(_RspamdClass):
         typ, data = c.uid("SEARCH", "ALL")
         newest = data[0].split()[-1].decode()
         self.assertEqual(c.uid("COPY", newest, "Junk")[0], "OK")
-        wait_for(lambda: self.learns()[0] == before[0] + 2, timeout=20, what="another spam learn")
-        self.assertEqual(self.learns()[1], before[1] + 1, "the move to Trash was not ham")
+        wait_for(lambda: self.learns()[0] == after_ham[0] + 1, timeout=20,
+                 what="another spam learn")
+        self.assertEqual(self.learns()[1], after_ham[1], "the move to Trash was not ham")
         log = self.stack.log("imap-server")
         self.assertIn("reported to rspamd", log)
         self.assertNotIn(CONTROLLER_PASSWORD, log)
