@@ -221,6 +221,11 @@ class ImapTransportTests(ImapStackTest):
         self.assertEqual(http_get(self.stack.admin_url("imap-server") + "/readyz")[0], 200)
         self.assertEqual(self.stack.stop("imap-server"), 0)
         self.assertIn(b"BYE", c.readline())
+        # The index connections kept open for the next SELECT were closed on the way out:
+        # closing checkpoints the write-ahead log into the index and removes it.
+        index = os.path.join(self.stack.maildir(ALICE), "mailstack-index.sqlite")
+        self.assertTrue(os.path.exists(index))
+        self.assertFalse(os.path.exists(index + "-wal"), "the index's WAL was left behind")
 
 
 class ImapHostileInputTests(StackTest):

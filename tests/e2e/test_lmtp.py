@@ -243,6 +243,11 @@ class LmtpTests(StackTest):
         self.assertEqual(code, 421, resp)
         self.assertEqual(self.stack.procs["lmtp-mda"].wait(timeout=20), 0)
         self.assertEqual(len(self.stack.messages(f"alice@{DOMAIN}")), 1)
+        # The folder's index connections, kept for the next delivery, were closed on the way
+        # out: closing checkpoints the write-ahead log into the index and removes it.
+        index = os.path.join(self.stack.maildir(f"alice@{DOMAIN}"), "mailstack-index.sqlite")
+        self.assertTrue(os.path.exists(index))
+        self.assertFalse(os.path.exists(index + "-wal"), "the index's WAL was left behind")
 
     def test_user_added_while_running_is_deliverable(self):
         c = self.client()

@@ -175,6 +175,7 @@ pub async fn run_imap_with(
         admin = %section.admin_listen, "imap-server ready"
     );
 
+    let store_at_exit = store.clone();
     server
         .run(
             shutdown.clone(),
@@ -217,6 +218,9 @@ pub async fn run_imap_with(
     if let Some(w) = tls_watcher {
         let _ = w.await;
     }
+    // Every session has ended: the index connections kept for the next open go now (closing
+    // checkpoints each index's WAL into its file).
+    store_at_exit.close_unused_indexes().await;
     admin_stop.trigger();
     let _ = admin_task.await;
     tracing::info!("imap-server stopped");

@@ -34,7 +34,7 @@ pub async fn run_lmtp(config: &Config, shutdown: Shutdown) -> Result<(), Service
     );
     let handler = LocalDelivery::new(
         directory,
-        store,
+        store.clone(),
         hostname.clone(),
         ExpandLimits {
             max_depth: config.directory.max_expansion_depth,
@@ -78,6 +78,9 @@ pub async fn run_lmtp(config: &Config, shutdown: Shutdown) -> Result<(), Service
         None,
     )
     .await;
+    // Every session has ended: the folders' index connections kept for the next delivery go
+    // now (closing checkpoints each index's WAL into its file).
+    store.close_unused_indexes().await;
     admin_stop.trigger();
     let _ = admin_task.await;
     tracing::info!("lmtp-mda stopped");
