@@ -1,10 +1,12 @@
 //! The LMTP client (RFC 2033): smtp-mta's [`Transport`] to lmtp-mda.
 //!
-//! One connection per [`DeliveryRequest`]:
+//! One transaction per [`DeliveryRequest`], on a connection kept open between deliveries
+//! (Postfix's connection cache, `lmtp_connection_cache_*`):
 //!
 //! ```text
-//!  connect (TCP or unix socket) ─ 220 ─ LHLO ─ MAIL FROM [SIZE=] ─ RCPT × n ─ DATA ─ message ─ . ─ n replies ─ QUIT
-//!                                               └──── one write when PIPELINING is advertised ────┘
+//!  connect (TCP or unix socket) ─ 220 ─ LHLO ─┬─ MAIL FROM [SIZE=] ─ RCPT × n ─ DATA ─ message ─ . ─ n replies ─┬─ idle ─ QUIT
+//!                                             │   └──── one write when PIPELINING is advertised ────┘          │
+//!                                             └──────────── the next delivery reuses the connection ◀───────────┘
 //! ```
 //!
 //! - A `RCPT` answered `4xx` makes that recipient `Deferred`, `5xx` makes it `Failed` (status
@@ -17,31 +19,155 @@
 //!   [`DeliveryOutcome::AgentFailed`], which backs off the whole transport in the queue. A
 //!   connection that breaks after DATA was sent leaves every unanswered recipient `Deferred`
 //!   (the message may have been delivered; at-least-once).
+//! - **Connection reuse.** A connection whose transaction ended cleanly (every reply read, no
+//!   transaction open) waits up to [`LmtpTransport::IDLE_TIME`] for the next delivery (at most
+//!   [`LmtpTransport::MAX_IDLE`] connections wait); then it is closed with `QUIT`. One that has
+//!   anything to read when it is taken (the server's `421` at its shutdown or idle timeout, or
+//!   its end of file) is dropped. A reused connection that breaks before any recipient was
+//!   answered and before DATA (the server closed it meanwhile) costs nothing: the delivery is
+//!   made again on a new connection. No message is sent twice because of reuse: nothing is
+//!   made again once DATA went out.
 //!
-//! The queue id is not sent on the wire (LMTP has no field for it and we add no header):
-//! every log line of this client carries `queue_id`, and lmtp-mda logs its own transaction id,
-//! which its `250` reply contains; that reply is logged here next to the queue id.
+//! The queue id is sent with Postfix's `XFORWARD IDENT` before each `MAIL` when the server
+//! announces it (lmtp-mda does): both services log the same id, and lmtp-mda's `250` reply,
+//! logged here next to the queue id, names its own transaction too.
 
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use mailstack_net::ListenAddr;
+use mailstack_net::{Connection, ListenAddr};
 use mailstack_queue::{DeliveryOutcome, DeliveryRequest, RecipientOutcome, Transport};
-use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{
-    Broken, Conn, MessageBody, extensions, mail_command, send_body, send_envelope, smtp_path,
+    Broken, Conn, Extensions, MessageBody, extensions, mail_command, send_body, send_envelope,
+    smtp_path,
 };
 
-/// Delivers queued messages to an LMTP server (lmtp-mda).
+const IDLE_TIME: Duration = LmtpTransport::IDLE_TIME;
+const MAX_IDLE: usize = LmtpTransport::MAX_IDLE;
+
+/// Delivers queued messages to an LMTP server (lmtp-mda). Clones share the idle connections.
 #[derive(Debug, Clone)]
 pub struct LmtpTransport {
     target: ListenAddr,
     lhlo_name: String,
     timeout: Duration,
+    idle: Arc<IdleConnections>,
+}
+
+/// A connection between two transactions, with what its server announced.
+struct IdleConn {
+    conn: Conn<Connection>,
+    ext: Extensions,
+    since: Instant,
+}
+
+/// The connections waiting for the next delivery, newest last, and whether a task closes the
+/// expired ones.
+#[derive(Default)]
+struct IdleConnections {
+    state: Mutex<IdleState>,
+}
+
+#[derive(Default)]
+struct IdleState {
+    conns: Vec<IdleConn>,
+    reaper_running: bool,
+}
+
+impl std::fmt::Debug for IdleConnections {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.lock().conns.len();
+        f.debug_struct("IdleConnections").field("idle", &n).finish()
+    }
+}
+
+impl IdleConnections {
+    fn lock(&self) -> std::sync::MutexGuard<'_, IdleState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The newest idle connection that has not expired and has nothing to read; expired or
+    /// spoken-to ones found on the way are closed.
+    async fn take(&self) -> Option<IdleConn> {
+        loop {
+            let mut idle = self.lock().conns.pop()?;
+            if idle.since.elapsed() >= IDLE_TIME {
+                tokio::spawn(quit(idle.conn));
+                continue;
+            }
+            if idle.conn.has_input().await {
+                // A 421 at the server's shutdown or idle timeout, or its end of file.
+                continue;
+            }
+            return Some(idle);
+        }
+    }
+
+    /// Keep `conn` for the next delivery, or close it when enough are kept already.
+    fn put(self: &Arc<Self>, conn: Conn<Connection>, ext: Extensions) {
+        let start_reaper = {
+            let mut state = self.lock();
+            if state.conns.len() >= MAX_IDLE {
+                drop(state);
+                tokio::spawn(quit(conn));
+                return;
+            }
+            state.conns.push(IdleConn {
+                conn,
+                ext,
+                since: Instant::now(),
+            });
+            !std::mem::replace(&mut state.reaper_running, true)
+        };
+        if start_reaper {
+            tokio::spawn(Arc::clone(self).reap());
+        }
+    }
+
+    /// Close connections as they expire; ends when none is left waiting.
+    async fn reap(self: Arc<Self>) {
+        loop {
+            tokio::time::sleep(IDLE_TIME).await;
+            let expired: Vec<IdleConn> = {
+                let mut state = self.lock();
+                let (old, young) = std::mem::take(&mut state.conns)
+                    .into_iter()
+                    .partition(|c| c.since.elapsed() >= IDLE_TIME);
+                state.conns = young;
+                if state.conns.is_empty() {
+                    state.reaper_running = false;
+                }
+                old
+            };
+            let done = expired.len();
+            for c in expired {
+                quit(c.conn).await;
+            }
+            tracing::trace!(closed = done, "idle lmtp connections closed");
+            if !self.lock().reaper_running {
+                return;
+            }
+        }
+    }
+}
+
+/// Best effort: say QUIT and wait a moment for the `221`.
+async fn quit(mut conn: Conn<Connection>) {
+    if conn.write(b"QUIT\r\n").await.is_ok() && conn.flush().await.is_ok() {
+        let _ = tokio::time::timeout(Duration::from_secs(1), conn.reply()).await;
+    }
 }
 
 impl LmtpTransport {
+    /// How long a connection waits for the next delivery before it is closed (Postfix's
+    /// `smtp_connection_cache_time_limit` is 2 s too).
+    pub const IDLE_TIME: Duration = Duration::from_secs(2);
+
+    /// Connections kept waiting at most; more are closed at once.
+    pub const MAX_IDLE: usize = 32;
+
     /// A transport to `target` (`127.0.0.1:24` or `unix:/run/mailstack/lmtp.sock`) that greets
     /// with `LHLO <lhlo_name>` and waits at most `timeout` for connecting, each reply and each
     /// write.
@@ -50,6 +176,30 @@ impl LmtpTransport {
             target,
             lhlo_name: lhlo_name.into(),
             timeout,
+            idle: Arc::default(),
+        }
+    }
+
+    /// A new connection to the target.
+    async fn connect(&self) -> Result<Connection, String> {
+        match &self.target {
+            ListenAddr::Tcp(addr) => {
+                match tokio::time::timeout(self.timeout, tokio::net::TcpStream::connect(addr)).await
+                {
+                    Ok(Ok(s)) => Ok(Connection::Tcp(s)),
+                    Ok(Err(e)) => Err(format!("connect to {addr}: {e}")),
+                    Err(_) => Err(format!("connect to {addr}: timed out")),
+                }
+            }
+            ListenAddr::Unix(path) => {
+                match tokio::time::timeout(self.timeout, tokio::net::UnixStream::connect(path))
+                    .await
+                {
+                    Ok(Ok(s)) => Ok(Connection::Unix(s)),
+                    Ok(Err(e)) => Err(format!("connect to unix:{}: {e}", path.display())),
+                    Err(_) => Err(format!("connect to unix:{}: timed out", path.display())),
+                }
+            }
         }
     }
 }
@@ -58,26 +208,27 @@ impl LmtpTransport {
 impl Transport for LmtpTransport {
     async fn deliver(&self, req: &DeliveryRequest) -> DeliveryOutcome {
         let qid = req.queue_id.as_str();
-        let outcome = match &self.target {
-            ListenAddr::Tcp(addr) => {
-                match tokio::time::timeout(self.timeout, tokio::net::TcpStream::connect(addr)).await
-                {
-                    Ok(Ok(s)) => self.session(s, req).await,
-                    Ok(Err(e)) => agent_failed(format!("connect to {addr}: {e}")),
-                    Err(_) => agent_failed(format!("connect to {addr}: timed out")),
+        let mut outcome = None;
+        if let Some(idle) = self.idle.take().await {
+            match self.session(idle.conn, Some(idle.ext), req).await {
+                Ok(o) => outcome = Some(o),
+                Err(why) => {
+                    tracing::debug!(queue_id = qid, reason = %why.0, "idle lmtp connection gone; connecting anew");
                 }
             }
-            ListenAddr::Unix(path) => {
-                match tokio::time::timeout(self.timeout, tokio::net::UnixStream::connect(path))
-                    .await
-                {
-                    Ok(Ok(s)) => self.session(s, req).await,
-                    Ok(Err(e)) => agent_failed(format!("connect to unix:{}: {e}", path.display())),
-                    Err(_) => {
-                        agent_failed(format!("connect to unix:{}: timed out", path.display()))
+        }
+        let outcome = match outcome {
+            Some(o) => o,
+            None => match self.connect().await {
+                Ok(stream) => {
+                    let conn = Conn::new(stream, self.timeout);
+                    match self.session(conn, None, req).await {
+                        Ok(o) => o,
+                        Err(why) => agent_failed(why.0),
                     }
                 }
-            }
+                Err(reason) => agent_failed(reason),
+            },
         };
         match &outcome {
             DeliveryOutcome::AgentFailed { reason } => {
@@ -109,6 +260,11 @@ struct Progress {
 }
 
 impl Progress {
+    /// Nothing of the delivery was answered and no data went out.
+    fn untouched(&self) -> bool {
+        !self.data_sent && self.outcomes.iter().all(Option::is_none)
+    }
+
     /// The result when the session broke: before DATA with nobody answered it is the agent's
     /// failure; otherwise every unanswered recipient is deferred.
     fn broken(self, why: Broken) -> DeliveryOutcome {
@@ -144,48 +300,47 @@ impl Progress {
 }
 
 impl LmtpTransport {
-    async fn session<S>(&self, stream: S, req: &DeliveryRequest) -> DeliveryOutcome
-    where
-        S: AsyncRead + AsyncWrite + Unpin,
-    {
-        let mut conn = Conn::new(stream, self.timeout);
+    /// One transaction on `conn` (greeted already when `ext` is given). `Err` only when a
+    /// reused connection broke before anything of this delivery was answered: the caller may
+    /// make it again on a new connection.
+    async fn session(
+        &self,
+        mut conn: Conn<Connection>,
+        ext: Option<Extensions>,
+        req: &DeliveryRequest,
+    ) -> Result<DeliveryOutcome, Broken> {
+        let reused = ext.is_some();
         let mut progress = Progress {
             outcomes: vec![None; req.recipients.len()],
             data_sent: false,
         };
-        match self.transaction(&mut conn, req, &mut progress).await {
-            Ok(()) => {
-                // Best effort: the outcome is decided; do not wait long for 221.
-                if conn.write(b"QUIT\r\n").await.is_ok() && conn.flush().await.is_ok() {
-                    let _ = tokio::time::timeout(Duration::from_secs(1), conn.reply()).await;
-                }
-                progress.done()
+        match self.transaction(&mut conn, ext, req, &mut progress).await {
+            Ok(Some(ext)) => {
+                self.idle.put(conn, ext);
+                Ok(progress.done())
             }
-            Err(why) => progress.broken(why),
+            Ok(None) => {
+                quit(conn).await;
+                Ok(progress.done())
+            }
+            Err(why) if reused && progress.untouched() => Err(why),
+            Err(why) => Ok(progress.broken(why)),
         }
     }
 
-    async fn transaction<S>(
+    /// Greet (unless `ext` says the connection is greeted already) and make the transaction.
+    /// `Some(extensions)` when the connection can carry the next one.
+    async fn transaction(
         &self,
-        conn: &mut Conn<S>,
+        conn: &mut Conn<Connection>,
+        ext: Option<Extensions>,
         req: &DeliveryRequest,
         progress: &mut Progress,
-    ) -> Result<(), Broken>
-    where
-        S: AsyncRead + AsyncWrite + Unpin,
-    {
-        let greeting = conn.reply().await?;
-        if greeting.class() != 2 {
-            return Err(Broken(format!("greeting: {}", greeting.text)));
-        }
-        conn.write(format!("LHLO {}\r\n", self.lhlo_name).as_bytes())
-            .await?;
-        conn.flush().await?;
-        let lhlo = conn.reply().await?;
-        if lhlo.class() != 2 {
-            return Err(Broken(format!("LHLO: {}", lhlo.text)));
-        }
-        let ext = extensions(&lhlo);
+    ) -> Result<Option<Extensions>, Broken> {
+        let ext = match ext {
+            Some(ext) => ext,
+            None => self.greet(conn).await?,
+        };
         if ext.xforward_ident {
             // The delivery agent logs and records our queue id (Postfix's XFORWARD IDENT), so
             // one id follows the message across both services.
@@ -209,16 +364,15 @@ impl LmtpTransport {
         // MAIL and RCPTs: one write with PIPELINING, else one command per round trip.
         let envelope =
             send_envelope(conn, &mail, &rcpts, ext.pipelining, &mut progress.outcomes).await?;
-        let Some(accepted) = envelope else {
-            // The sender was refused: that answers every recipient.
-            let _ = conn.write(b"RSET\r\n").await;
-            let _ = conn.flush().await;
-            let _ = conn.reply().await;
-            return Ok(());
+        let accepted = match envelope {
+            Some(accepted) if !accepted.is_empty() => accepted,
+            // The sender was refused (that answers every recipient), or every recipient was:
+            // end the transaction so that the connection can carry the next one.
+            _ => {
+                let reset = conn.command("RSET").await;
+                return Ok(reset.is_ok_and(|r| r.class() == 2).then_some(ext));
+            }
         };
-        if accepted.is_empty() {
-            return Ok(());
-        }
 
         conn.write(b"DATA\r\n").await?;
         conn.flush().await?;
@@ -228,7 +382,7 @@ impl LmtpTransport {
             for &i in &accepted {
                 progress.outcomes[i] = Some(o.clone());
             }
-            return Ok(());
+            return Ok(None);
         }
         progress.data_sent = true;
         send_body(conn, MessageBody::File(&req.message_path)).await?;
@@ -236,6 +390,19 @@ impl LmtpTransport {
             let r = conn.reply().await?;
             progress.outcomes[i] = Some(r.outcome());
         }
-        Ok(())
+        Ok(Some(ext))
+    }
+
+    /// Read the greeting and say LHLO; what the server announced.
+    async fn greet(&self, conn: &mut Conn<Connection>) -> Result<Extensions, Broken> {
+        let greeting = conn.reply().await?;
+        if greeting.class() != 2 {
+            return Err(Broken(format!("greeting: {}", greeting.text)));
+        }
+        let lhlo = conn.command(&format!("LHLO {}", self.lhlo_name)).await?;
+        if lhlo.class() != 2 {
+            return Err(Broken(format!("LHLO: {}", lhlo.text)));
+        }
+        Ok(extensions(&lhlo))
     }
 }

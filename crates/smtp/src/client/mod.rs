@@ -146,6 +146,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         Ok(self.rd.into_inner().unsplit(self.wr))
     }
 
+    /// Whether the server sent something nobody asked for, or closed the connection: between
+    /// two transactions there must be nothing to read.
+    pub(crate) async fn has_input(&mut self) -> bool {
+        if !self.rd.buffer().is_empty() {
+            return true;
+        }
+        // Polled once: ready only when bytes (or the end of file) are there already.
+        tokio::time::timeout(Duration::ZERO, self.rd.fill_buf())
+            .await
+            .is_ok()
+    }
+
     pub(crate) async fn write(&mut self, bytes: &[u8]) -> Result<(), Broken> {
         match tokio::time::timeout(self.timeout, self.wr.write_all(bytes)).await {
             Ok(Ok(())) => Ok(()),
