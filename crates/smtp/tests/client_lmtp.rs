@@ -409,8 +409,13 @@ async fn scripted_server() -> (ListenAddr, Arc<Mutex<Vec<Vec<String>>>>) {
     (ListenAddr::Tcp(addr), seen)
 }
 
-#[tokio::test]
-async fn a_reused_connection_that_breaks_before_data_is_replaced_and_nothing_is_sent_twice() {
+/// A transport, a request, and the scripted server's log after one delivery to it.
+async fn first_delivery_to_a_scripted_server() -> (
+    LmtpTransport,
+    DeliveryRequest,
+    Arc<Mutex<Vec<Vec<String>>>>,
+    tempfile::TempDir,
+) {
     let (target, seen) = scripted_server().await;
     let tmp = tempfile::tempdir().unwrap();
     let lmtp = transport(target);
@@ -420,6 +425,12 @@ async fn a_reused_connection_that_breaks_before_data_is_replaced_and_nothing_is_
         &["alice@example.com"],
     );
     assert!(delivered(&lmtp.deliver(&req).await));
+    (lmtp, req, seen, tmp)
+}
+
+#[tokio::test]
+async fn a_reused_connection_that_breaks_before_data_is_replaced_and_nothing_is_sent_twice() {
+    let (lmtp, req, seen, _tmp) = first_delivery_to_a_scripted_server().await;
     let out = lmtp.deliver(&req).await;
     assert!(delivered(&out), "{out:?}");
     let seen = seen.lock().unwrap().clone();
@@ -446,15 +457,7 @@ async fn a_reused_connection_that_breaks_before_data_is_replaced_and_nothing_is_
 
 #[tokio::test]
 async fn an_idle_connection_is_closed_with_quit_after_the_idle_time() {
-    let (target, seen) = scripted_server().await;
-    let tmp = tempfile::tempdir().unwrap();
-    let lmtp = transport(target);
-    let req = request(
-        tmp.path(),
-        b"Subject: x\r\n\r\nhi\r\n",
-        &["alice@example.com"],
-    );
-    assert!(delivered(&lmtp.deliver(&req).await));
+    let (_lmtp, _req, seen, _tmp) = first_delivery_to_a_scripted_server().await;
     assert!(!seen.lock().unwrap()[0].contains(&"QUIT".to_string()));
     let deadline = tokio::time::Instant::now() + LmtpTransport::IDLE_TIME * 3;
     while !seen.lock().unwrap()[0].contains(&"QUIT".to_string()) {
