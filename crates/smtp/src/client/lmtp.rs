@@ -126,28 +126,32 @@ impl IdleConnections {
         }
     }
 
-    /// Close connections as they expire; ends when none is left waiting.
+    /// Close connections as they expire; ends when none is left waiting (the next `put`
+    /// starts another).
     async fn reap(self: Arc<Self>) {
+        let mut wake = tokio::time::Instant::now() + IDLE_TIME;
         loop {
-            tokio::time::sleep(IDLE_TIME).await;
-            let expired: Vec<IdleConn> = {
+            tokio::time::sleep_until(wake).await;
+            let (expired, oldest_left) = {
                 let mut state = self.lock();
-                let (old, young) = std::mem::take(&mut state.conns)
+                let (old, young): (Vec<IdleConn>, Vec<IdleConn>) = std::mem::take(&mut state.conns)
                     .into_iter()
                     .partition(|c| c.since.elapsed() >= IDLE_TIME);
                 state.conns = young;
-                if state.conns.is_empty() {
+                let oldest_left = state.conns.iter().map(|c| c.since).min();
+                if oldest_left.is_none() {
                     state.reaper_running = false;
                 }
-                old
+                (old, oldest_left)
             };
-            let done = expired.len();
+            let closed = expired.len();
             for c in expired {
                 quit(c.conn).await;
             }
-            tracing::trace!(closed = done, "idle lmtp connections closed");
-            if !self.lock().reaper_running {
-                return;
+            tracing::trace!(closed, "idle lmtp connections closed");
+            match oldest_left {
+                Some(since) => wake = tokio::time::Instant::from_std(since + IDLE_TIME),
+                None => return,
             }
         }
     }
