@@ -44,9 +44,6 @@ use super::{
     smtp_path,
 };
 
-const IDLE_TIME: Duration = LmtpTransport::IDLE_TIME;
-const MAX_IDLE: usize = LmtpTransport::MAX_IDLE;
-
 /// Delivers queued messages to an LMTP server (lmtp-mda). Clones share the idle connections.
 #[derive(Debug, Clone)]
 pub struct LmtpTransport {
@@ -93,8 +90,8 @@ impl IdleConnections {
     async fn take(&self) -> Option<IdleConn> {
         loop {
             let mut idle = self.lock().conns.pop()?;
-            if idle.since.elapsed() >= IDLE_TIME {
-                tokio::spawn(quit(idle.conn));
+            if idle.since.elapsed() >= LmtpTransport::IDLE_TIME {
+                tokio::spawn(idle.conn.quit());
                 continue;
             }
             if idle.conn.has_input().await {
@@ -109,9 +106,9 @@ impl IdleConnections {
     fn put(self: &Arc<Self>, conn: Conn<Connection>, ext: Extensions) {
         let start_reaper = {
             let mut state = self.lock();
-            if state.conns.len() >= MAX_IDLE {
+            if state.conns.len() >= LmtpTransport::MAX_IDLE {
                 drop(state);
-                tokio::spawn(quit(conn));
+                tokio::spawn(conn.quit());
                 return;
             }
             state.conns.push(IdleConn {
@@ -129,14 +126,14 @@ impl IdleConnections {
     /// Close connections as they expire; ends when none is left waiting (the next `put`
     /// starts another).
     async fn reap(self: Arc<Self>) {
-        let mut wake = tokio::time::Instant::now() + IDLE_TIME;
+        let mut wake = tokio::time::Instant::now() + LmtpTransport::IDLE_TIME;
         loop {
             tokio::time::sleep_until(wake).await;
             let (expired, oldest_left) = {
                 let mut state = self.lock();
                 let (old, young): (Vec<IdleConn>, Vec<IdleConn>) = std::mem::take(&mut state.conns)
                     .into_iter()
-                    .partition(|c| c.since.elapsed() >= IDLE_TIME);
+                    .partition(|c| c.since.elapsed() >= LmtpTransport::IDLE_TIME);
                 state.conns = young;
                 let oldest_left = state.conns.iter().map(|c| c.since).min();
                 if oldest_left.is_none() {
@@ -146,21 +143,16 @@ impl IdleConnections {
             };
             let closed = expired.len();
             for c in expired {
-                quit(c.conn).await;
+                c.conn.quit().await;
             }
             tracing::trace!(closed, "idle lmtp connections closed");
             match oldest_left {
-                Some(since) => wake = tokio::time::Instant::from_std(since + IDLE_TIME),
+                Some(since) => {
+                    wake = tokio::time::Instant::from_std(since + LmtpTransport::IDLE_TIME)
+                }
                 None => return,
             }
         }
-    }
-}
-
-/// Best effort: say QUIT and wait a moment for the `221`.
-async fn quit(mut conn: Conn<Connection>) {
-    if conn.write(b"QUIT\r\n").await.is_ok() && conn.flush().await.is_ok() {
-        let _ = tokio::time::timeout(Duration::from_secs(1), conn.reply()).await;
     }
 }
 
@@ -324,7 +316,7 @@ impl LmtpTransport {
                 Ok(progress.done())
             }
             Ok(None) => {
-                quit(conn).await;
+                conn.quit().await;
                 Ok(progress.done())
             }
             Err(why) if reused && progress.untouched() => Err(why),
@@ -373,8 +365,7 @@ impl LmtpTransport {
             // The sender was refused (that answers every recipient), or every recipient was:
             // end the transaction so that the connection can carry the next one.
             _ => {
-                let reset = conn.command("RSET").await;
-                return Ok(reset.is_ok_and(|r| r.class() == 2).then_some(ext));
+                return Ok(conn.reset().await.then_some(ext));
             }
         };
 

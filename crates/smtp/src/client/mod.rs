@@ -146,6 +146,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         Ok(self.rd.into_inner().unsplit(self.wr))
     }
 
+    /// `RSET` to end the transaction; `false` when the connection is no longer usable.
+    pub(crate) async fn reset(&mut self) -> bool {
+        matches!(self.command("RSET").await, Ok(r) if r.class() == 2)
+    }
+
+    /// Best effort: `QUIT`, waiting a moment for the `221`.
+    pub(crate) async fn quit(mut self) {
+        if self.write(b"QUIT\r\n").await.is_ok() && self.flush().await.is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), self.reply()).await;
+        }
+    }
+
     /// Whether the server sent something nobody asked for, or closed the connection: between
     /// two transactions there must be nothing to read.
     pub(crate) async fn has_input(&mut self) -> bool {

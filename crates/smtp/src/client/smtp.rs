@@ -495,14 +495,12 @@ impl SmtpSession {
     /// `RSET` before the next message on this connection; `false` when the connection is no
     /// longer usable.
     pub(crate) async fn reset(&mut self) -> bool {
-        matches!(self.conn.command("RSET").await, Ok(r) if r.class() == 2)
+        self.conn.reset().await
     }
 
     /// `QUIT`, waiting briefly for `221`.
-    pub(crate) async fn quit(mut self) {
-        if self.conn.write(b"QUIT\r\n").await.is_ok() && self.conn.flush().await.is_ok() {
-            let _ = tokio::time::timeout(Duration::from_secs(1), self.conn.reply()).await;
-        }
+    pub(crate) async fn quit(self) {
+        self.conn.quit().await
     }
 }
 
